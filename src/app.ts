@@ -1,0 +1,40 @@
+// The HTTP surface: each module's Elysia instance, composed, with one error
+// renderer. Handlers throw AppError; this turns it into a JSON answer.
+
+import { Elysia } from 'elysia'
+import type { Database } from './db/client.ts'
+import { AppError } from './errors.ts'
+import { eventRoutes, type EventRoutesDeps } from './events/routes.ts'
+import { healthRoutes } from './health/routes.ts'
+import type { Logger } from './log.ts'
+
+export interface AppDeps {
+  database: Database
+  events: EventRoutesDeps
+  log: Logger
+}
+
+export function createApp(deps: AppDeps) {
+  return new Elysia()
+    .onError(({ error, code, set, request }) => {
+      if (error instanceof AppError) {
+        set.status = error.status
+        return error.toJSON()
+      }
+      if (code === 'NOT_FOUND') {
+        set.status = 404
+        return new AppError('not_found', 'no such route').toJSON()
+      }
+      if (code === 'VALIDATION' || code === 'PARSE') {
+        set.status = 400
+        return new AppError('bad_request', 'the request could not be read').toJSON()
+      }
+      deps.log.error('request failed', { method: request.method, path: new URL(request.url).pathname, error })
+      set.status = 500
+      return new AppError('internal', 'something went wrong on our side; the request was not stored').toJSON()
+    })
+    .use(healthRoutes(deps.database))
+    .use(eventRoutes(deps.events))
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,192 @@
+// The environment, read once at start, validated and frozen. Every variable
+// the process honours is parsed here and nowhere else; a bad value stops the
+// start with one line that names the variable (see ConfigError).
+
+import { resolve } from 'node:path'
+
+export type Role = 'all' | 'api' | 'worker'
+export type TransportName = 'file' | 'smtp' | 'ses'
+
+export interface Config {
+  port: number
+  publicUrl: string
+  databaseUrl: string | undefined
+  dataDir: string
+  mailTransport: TransportName
+  smtpUrl: string | undefined
+  sesRegion: string | undefined
+  sesEndpoint: string | undefined
+  sesConfigurationSet: string | undefined
+  mailFrom: string
+  orgPostalAddress: string | undefined
+  /** Standard Webhooks secret; when unset, one is generated and stored in settings. */
+  webhookSecret: string | undefined
+  /** Signs tokens and links; when unset, one is generated and stored in settings. */
+  appSecret: string | undefined
+  adminEmail: string | undefined
+  adminPassword: string | undefined
+  role: Role
+  workerConcurrency: number
+  maxAttempts: number
+  retryBaseMs: number
+  retryMaxMs: number
+  leaseMs: number
+  defaultLocale: string
+  /** Milliseconds before `due_at` at which deadline reminders go out, longest first. */
+  reminderOffsets: number[]
+  /** Milliseconds before `starts_at` at which session reminders go out, longest first. */
+  sessionReminderOffsets: number[]
+  logLevel: LogLevel
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`${variable}: ${detail}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim()
+  return value === '' ? undefined : value
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`)
+  }
+  return raw as T
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = read(env, name)
+  if (raw === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL')
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got "${parsed.protocol}"`)
+  }
+  return raw
+}
+
+const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/
+
+function email(env: Env, name: string): string | undefined {
+  const raw = read(env, name)
+  if (raw !== undefined && !EMAIL.test(raw)) throw new ConfigError(name, `"${raw}" is not an email address`)
+  return raw
+}
+
+/** `Name <address>` or a bare address. */
+function mailbox(env: Env, name: string, fallback: string): string {
+  const raw = read(env, name) ?? fallback
+  const address = /<([^>]+)>\s*$/.exec(raw)?.[1] ?? raw
+  if (!EMAIL.test(address)) throw new ConfigError(name, `"${raw}" is not "Name <address>" or an address`)
+  return raw
+}
+
+function webhookSecret(env: Env): string | undefined {
+  const raw = read(env, 'WEBHOOK_SECRET')
+  if (raw === undefined) return undefined
+  const key = raw.startsWith('whsec_') ? raw.slice('whsec_'.length) : raw
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length < 16) {
+    throw new ConfigError('WEBHOOK_SECRET', 'expected whsec_ followed by at least 16 bytes of base64')
+  }
+  return raw
+}
+
+function appSecret(env: Env): string | undefined {
+  const raw = read(env, 'APP_SECRET')
+  if (raw !== undefined && raw.length < 32) throw new ConfigError('APP_SECRET', 'must be at least 32 characters')
+  return raw
+}
+
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const
+
+/** A list such as `48h,2h` or `1d,30m` as milliseconds, longest first. */
+function offsets(env: Env, name: string, fallback: string): number[] {
+  const raw = read(env, name) ?? fallback
+  const values = raw.split(',').map((part) => {
+    const match = /^\s*(\d+)\s*([dhms])\s*$/.exec(part)
+    if (!match) throw new ConfigError(name, `expected durations like 48h,2h or 30m, got "${raw}"`)
+    return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
+  })
+  if (values.some((v) => v <= 0)) throw new ConfigError(name, 'durations must be above zero')
+  return [...new Set(values)].sort((a, b) => b - a)
+}
+
+function locale(env: Env, name: string, fallback: string): string {
+  const raw = read(env, name) ?? fallback
+  try {
+    return Intl.getCanonicalLocales(raw)[0] ?? fallback
+  } catch {
+    throw new ConfigError(name, `"${raw}" is not a BCP 47 language tag`)
+  }
+}
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const port = integer(env, 'PORT', 3000, 0, 65535)
+  const mailTransport = oneOf(env, 'MAIL_TRANSPORT', ['file', 'smtp', 'ses'] as const, 'file')
+  const smtpUrl = url(env, 'SMTP_URL', ['smtp:', 'smtps:'])
+  if (mailTransport === 'smtp' && smtpUrl === undefined) {
+    throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
+  }
+  const sesRegion = read(env, 'SES_REGION')
+  if (mailTransport === 'ses' && sesRegion === undefined) {
+    throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses')
+  }
+  const retryBaseMs = integer(env, 'RETRY_BASE_MS', 30_000, 1)
+  const retryMaxMs = integer(env, 'RETRY_MAX_MS', 3_600_000, 1)
+  if (retryMaxMs < retryBaseMs) throw new ConfigError('RETRY_MAX_MS', `must not be below RETRY_BASE_MS (${retryBaseMs})`)
+
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '')
+
+  return Object.freeze({
+    port,
+    publicUrl,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
+    mailTransport,
+    smtpUrl,
+    sesRegion,
+    sesEndpoint: url(env, 'SES_ENDPOINT', ['http:', 'https:']),
+    sesConfigurationSet: read(env, 'SES_CONFIGURATION_SET'),
+    mailFrom: mailbox(env, 'MAIL_FROM', 'Belfry <no-reply@localhost>'),
+    orgPostalAddress: read(env, 'ORG_POSTAL_ADDRESS'),
+    webhookSecret: webhookSecret(env),
+    appSecret: appSecret(env),
+    adminEmail: email(env, 'ADMIN_EMAIL'),
+    adminPassword: read(env, 'ADMIN_PASSWORD'),
+    role: oneOf(env, 'ROLE', ['all', 'api', 'worker'] as const, 'all'),
+    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 16, 1, 1000),
+    maxAttempts: integer(env, 'MAX_ATTEMPTS', 8, 1, 100),
+    retryBaseMs,
+    retryMaxMs,
+    leaseMs: integer(env, 'LEASE_MS', 60_000, 1000),
+    defaultLocale: locale(env, 'DEFAULT_LOCALE', 'en'),
+    reminderOffsets: offsets(env, 'REMINDER_OFFSETS', '48h,2h'),
+    sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+  })
+}

@@ -1,0 +1,105 @@
+// The database handle: Drizzle over the `postgres` driver when DATABASE_URL
+// is set, over embedded PGlite in DATA_DIR otherwise. Everything above this
+// file sees one `Database` and never asks which driver is underneath; the
+// two differences that leak through Drizzle (the shape of raw results and
+// LISTEN) are smoothed over here.
+
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import type { SQL } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema/index.ts'
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+/** Anything a query can run on: the pool or an open transaction. */
+export type Executor = Db | Tx
+
+export interface Database {
+  readonly db: Db
+  readonly driver: 'postgres' | 'pglite'
+  /** Calls `onNotify` for every NOTIFY on `channel`; resolves to a function that stops listening. */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
+  /** Runs `work` while holding a session-level advisory lock, so only one process does it at a time. */
+  withAdvisoryLock<T>(key: number, work: () => Promise<T>): Promise<T>
+  close(): Promise<void>
+}
+
+/** Raw SQL to rows, whichever driver ran it (postgres.js returns an array, PGlite `{rows}`). */
+export async function rows<T>(executor: Executor, query: SQL): Promise<T[]> {
+  const result: unknown = await executor.execute(query)
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[]
+}
+
+export interface OpenOptions {
+  databaseUrl?: string
+  dataDir: string
+  /** Connections in the postgres.js pool. */
+  poolSize?: number
+}
+
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl, options.poolSize ?? 20) : openPglite(options.dataDir)
+}
+
+function openPostgres(url: string, poolSize: number): Database {
+  const client = postgres(url, {
+    max: poolSize,
+    onnotice: () => {},
+    // Fail a dead database quickly instead of hanging a request or the worker.
+    connect_timeout: 10,
+  })
+  const db = drizzlePostgres(client, { schema, casing: 'snake_case' }) as unknown as Db
+  return {
+    db,
+    driver: 'postgres',
+    async listen(channel, onNotify) {
+      const { unlisten } = await client.listen(channel, () => onNotify())
+      return unlisten
+    },
+    async withAdvisoryLock(key, work) {
+      // The lock belongs to one session, so hold one connection for it;
+      // `work` itself may use any connection of the pool.
+      const session = await client.reserve()
+      try {
+        await session`select pg_advisory_lock(${key})`
+        try {
+          return await work()
+        } finally {
+          await session`select pg_advisory_unlock(${key})`
+        }
+      } finally {
+        session.release()
+      }
+    },
+    close: () => client.end({ timeout: 5 }),
+  }
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const client = await PGlite.create(pgliteDir(dataDir))
+  const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Db
+  return {
+    db,
+    driver: 'pglite',
+    async listen(channel, onNotify) {
+      const unlisten = await client.listen(channel, () => onNotify())
+      return () => unlisten()
+    },
+    // PGlite is one session inside this one process: nobody else can race us.
+    withAdvisoryLock: (_key, work) => work(),
+    close: () => client.close(),
+  }
+}
+
+/** `memory://` keeps the embedded database in memory (tests); anything else is a directory. */
+function pgliteDir(dataDir: string): string | undefined {
+  if (dataDir === 'memory://') return undefined
+  const dir = join(dataDir, 'pglite')
+  mkdirSync(dir, { recursive: true })
+  return dir
+}

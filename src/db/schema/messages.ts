@@ -1,0 +1,96 @@
+import { sql } from 'drizzle-orm'
+import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { events } from './events.ts'
+import { recipients } from './recipients.ts'
+
+export const messageStates = [
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'retrying',
+  'dead',
+  'cancelled',
+  'skipped',
+  'digested',
+] as const
+export type MessageState = (typeof messageStates)[number]
+export const messageState = pgEnum('message_state', messageStates)
+
+/**
+ * The outbox: one row per email to send. A row is written in the same
+ * transaction as the event that caused it, claimed by a worker with
+ * FOR UPDATE SKIP LOCKED, leased until `leaseUntil`, and keeps its
+ * `messageIdHeader` for every attempt so a retry is the same email.
+ */
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    eventId: uuid().references(() => events.id, { onDelete: 'set null' }),
+    recipientId: uuid().references(() => recipients.id, { onDelete: 'set null' }),
+    notification: text().notNull(),
+    category: text().notNull(),
+    toAddress: text().notNull(),
+    toName: text(),
+    locale: text().notNull(),
+    /** Everything the template needs, captured at fan-out so a send does not depend on later events. */
+    variables: jsonb().$type<Record<string, unknown>>().notNull(),
+    /** What this message is about, for cancelling and rescheduling: `deadline:<item id>`, `session:<id>`. */
+    subjectRef: text(),
+    /** Folds repeats into one message (admin system errors by fingerprint). */
+    foldKey: text(),
+    state: messageState().notNull().default('queued'),
+    runAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    leaseUntil: timestamp({ withTimezone: true }),
+    leaseOwner: text(),
+    attempts: integer().notNull().default(0),
+    messageIdHeader: text().notNull(),
+    subject: text(),
+    lastError: text(),
+    /** Why a row was skipped or cancelled (preference, suppression, rescheduled, recipient erased). */
+    reason: text(),
+    sentAt: timestamp({ withTimezone: true }),
+    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    // The claim query reads only rows that can become due; a partial index
+    // keeps it small however many sent rows pile up.
+    index('messages_due_idx')
+      .on(table.runAt)
+      .where(sql`${table.state} in ('scheduled', 'queued', 'retrying')`),
+    index('messages_lease_idx')
+      .on(table.leaseUntil)
+      .where(sql`${table.state} = 'sending'`),
+    index().on(table.recipientId),
+    index().on(table.subjectRef),
+    index().on(table.foldKey),
+    index().on(table.state, table.createdAt),
+  ],
+)
+
+export type Message = typeof messages.$inferSelect
+export type NewMessage = typeof messages.$inferInsert
+
+/** One try at handing a message to a transport, successful or not. */
+export const deliveryAttempts = pgTable(
+  'delivery_attempts',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    messageId: uuid()
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    attempt: integer().notNull(),
+    transport: text().notNull(),
+    /** `sent`, `transient`, `permanent`, or `interrupted` (the process stopped mid-send). */
+    outcome: text().notNull(),
+    code: text(),
+    response: text(),
+    startedAt: timestamp({ withTimezone: true }).notNull(),
+    finishedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index().on(table.messageId)],
+)
+
+export type DeliveryAttempt = typeof deliveryAttempts.$inferSelect

@@ -1,0 +1,58 @@
+// POST /v1/events: size limit, signature on the raw bytes, JSON, then ingest.
+// The order matters: nothing is parsed before it is authenticated.
+
+import { Elysia } from 'elysia'
+import { AppError } from '../errors.ts'
+import { ingestEvent, type IngestDeps } from './ingest.ts'
+import { verifySignature } from './signature.ts'
+
+export const MAX_BODY_BYTES = 256 * 1024
+
+/** Reads at most `limit` bytes; a larger body is refused without reading the rest. */
+async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? '0')
+  if (declared > limit) throw new AppError('payload_too_large', `the body is over ${limit / 1024} KiB`)
+  if (!request.body) return new Uint8Array()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > limit) throw new AppError('payload_too_large', `the body is over ${limit / 1024} KiB`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+function parseJson(raw: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw))
+  } catch {
+    throw new AppError('invalid_json', 'the body is not valid UTF-8 JSON')
+  }
+}
+
+export interface EventRoutesDeps extends IngestDeps {
+  webhookSecrets(): readonly string[]
+}
+
+export function eventRoutes(deps: EventRoutesDeps) {
+  return new Elysia({ name: 'events' }).post(
+    '/v1/events',
+    async ({ request, set }) => {
+      const raw = await readBody(request, MAX_BODY_BYTES)
+      const webhookId = verifySignature(
+        deps.webhookSecrets(),
+        {
+          id: request.headers.get('webhook-id'),
+          timestamp: request.headers.get('webhook-timestamp'),
+          signature: request.headers.get('webhook-signature'),
+        },
+        raw,
+      )
+      const answer = await ingestEvent(deps, webhookId, raw, parseJson(raw))
+      set.status = answer.status
+      return answer.body
+    },
+    { parse: 'none' },
+  )
+}

@@ -1,0 +1,113 @@
+// One claimed message, start to end: render it, hand it to the transport,
+// and record what happened — sent, retried later, or dead.
+
+import type { Db } from '../db/client.ts'
+import type { Logger } from '../log.ts'
+import { TransportError, type OutgoingMail, type Transport } from '../transport/types.ts'
+import { retryDelay, type RetryPolicy } from './backoff.ts'
+import {
+  markDead,
+  markRetrying,
+  markSent,
+  recordInterrupted,
+  type AttemptRecord,
+  type ClaimedMessage,
+} from './queries.ts'
+
+export interface RenderedEmail {
+  subject: string
+  html: string
+  text: string
+}
+
+/** What delivery needs from the render module. */
+export interface Renderer {
+  render(message: ClaimedMessage): RenderedEmail
+}
+
+export interface DeliveryDeps {
+  db: Db
+  transport: Transport
+  renderer: Renderer
+  log: Logger
+  mailFrom: string
+  maxAttempts: number
+  retry: RetryPolicy
+  /** Extra headers per message (List-Unsubscribe comes from the preferences module). */
+  headersFor?(message: ClaimedMessage): Record<string, string>
+}
+
+export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'lost-lease'
+
+/** Provider text can be long and multi-line; keep what an admin needs to read. */
+function clip(text: string, max = 1000): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner: string): Promise<DeliveryOutcome> {
+  const { db, transport, log } = deps
+  const startedAt = new Date()
+  const record = (outcome: AttemptRecord['outcome'], code: string | null, response: string | null): AttemptRecord => ({
+    attempt: message.attempts,
+    transport: transport.name,
+    outcome,
+    code,
+    response: response === null ? null : clip(response),
+    startedAt,
+  })
+
+  if (message.previousState === 'sending') {
+    // Our predecessor's lease ran out mid-send: it may or may not have reached
+    // the server. Sending again with the same Message-ID lets the receiving
+    // side drop a duplicate.
+    await recordInterrupted(db, message.id, {
+      ...record('interrupted', null, 'lease expired: the process sending this message stopped before it finished'),
+      attempt: message.attempts - 1,
+    })
+  }
+  if (message.attempts > deps.maxAttempts) {
+    const reason = `gave up: ${deps.maxAttempts} attempts used`
+    return (await markDead(db, message.id, owner, reason, record('permanent', null, reason))) ? 'dead' : 'lost-lease'
+  }
+
+  let rendered: RenderedEmail
+  try {
+    rendered = deps.renderer.render(message)
+  } catch (error) {
+    // A template that cannot render will not render on retry either.
+    const reason = `render failed: ${(error as Error).message}`
+    log.error('render failed', { messageId: message.id, notification: message.notification, error })
+    return (await markDead(db, message.id, owner, reason, record('permanent', 'render', reason))) ? 'dead' : 'lost-lease'
+  }
+
+  const mail: OutgoingMail = {
+    messageId: message.messageIdHeader,
+    from: deps.mailFrom,
+    to: { address: message.toAddress, name: message.toName },
+    subject: rendered.subject,
+    html: rendered.html,
+    text: rendered.text,
+    headers: deps.headersFor?.(message) ?? {},
+  }
+
+  try {
+    const result = await transport.send(mail)
+    const updated = await markSent(db, message.id, owner, rendered.subject, record('sent', result.code, result.response))
+    if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
+    return updated ? 'sent' : 'lost-lease'
+  } catch (error) {
+    const failure =
+      error instanceof TransportError ? error : new TransportError('transient', (error as Error).message ?? String(error))
+    const text = clip(failure.message)
+    if (failure.kind === 'permanent' || message.attempts >= deps.maxAttempts) {
+      const reason = failure.kind === 'permanent' ? text : `gave up after ${message.attempts} attempts: ${text}`
+      log.warn('message dead', { messageId: message.id, code: failure.code, attempts: message.attempts, reason })
+      const updated = await markDead(db, message.id, owner, reason, record(failure.kind, failure.code ?? null, text))
+      return updated ? 'dead' : 'lost-lease'
+    }
+    const runAt = new Date(Date.now() + retryDelay(message.attempts, deps.retry))
+    log.info('send failed, will retry', { messageId: message.id, code: failure.code, attempt: message.attempts, runAt })
+    const updated = await markRetrying(db, message.id, owner, runAt, text, record('transient', failure.code ?? null, text))
+    return updated ? 'retrying' : 'lost-lease'
+  }
+}

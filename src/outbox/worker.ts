@@ -1,0 +1,115 @@
+// The in-process outbox worker. It claims due rows in batches of at most
+// its free slots, delivers up to `concurrency` at once, and sleeps until
+// something can have changed: a NOTIFY from an ingest, a delivery finishing,
+// or the poll timer (the safety net for a missed NOTIFY and for scheduled
+// rows coming due). stop() stops claiming and waits for what is in flight.
+
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import type { Database } from '../db/client.ts'
+import { deliver, type DeliveryDeps, type DeliveryOutcome } from './deliver.ts'
+import { claimDue, OUTBOX_CHANNEL } from './queries.ts'
+
+export interface WorkerOptions extends Omit<DeliveryDeps, 'db'> {
+  database: Database
+  concurrency: number
+  leaseMs: number
+  /** Longest sleep between two claims when nothing wakes the worker. */
+  pollMs?: number
+  /** Tells tests and metrics what happened to each message. */
+  onDelivered?(messageId: string, outcome: DeliveryOutcome): void
+}
+
+export class OutboxWorker {
+  /** Names this process in `lease_owner`, so an operator can tell who holds a row. */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
+  private running = false
+  private loopDone: Promise<void> = Promise.resolve()
+  private readonly inflight = new Set<Promise<void>>()
+  private wakeUp: (() => void) | null = null
+  private woken = false
+  private unlisten: (() => Promise<void>) | null = null
+
+  constructor(private readonly options: WorkerOptions) {}
+
+  get inFlight(): number {
+    return this.inflight.size
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.unlisten = await this.options.database.listen(OUTBOX_CHANNEL, () => this.wake())
+    this.loopDone = this.loop()
+  }
+
+  /** Stops claiming, then waits for every message in flight to finish. */
+  async stop(): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.wake()
+    await this.loopDone
+    await Promise.all(this.inflight)
+    await this.unlisten?.().catch(() => {})
+    this.unlisten = null
+  }
+
+  wake(): void {
+    this.woken = true
+    this.wakeUp?.()
+  }
+
+  private async loop(): Promise<void> {
+    const { database, concurrency, leaseMs, log } = this.options
+    const pollMs = this.options.pollMs ?? 1000
+    while (this.running) {
+      const free = concurrency - this.inflight.size
+      if (free > 0) {
+        this.woken = false
+        let claimed: Awaited<ReturnType<typeof claimDue>> = []
+        try {
+          claimed = await claimDue(database.db, this.owner, free, leaseMs)
+        } catch (error) {
+          // The database is away (restart, network): keep trying at the poll rate.
+          log.error('claim failed', { error })
+        }
+        for (const message of claimed) this.track(message.id, deliver({ ...this.options, db: database.db }, message, this.owner))
+        // A full batch means more may be waiting: claim again before sleeping.
+        if (claimed.length === free && this.running) continue
+      }
+      await this.sleep(pollMs)
+    }
+  }
+
+  private track(messageId: string, delivery: Promise<DeliveryOutcome>): void {
+    const done = delivery
+      .then((outcome) => this.options.onDelivered?.(messageId, outcome))
+      .catch((error) => {
+        // The row keeps its lease and is retried when it expires; nothing is lost.
+        this.options.log.error('delivery bookkeeping failed', { messageId, error })
+      })
+      .finally(() => {
+        this.inflight.delete(done)
+        this.wake()
+      })
+    this.inflight.add(done)
+  }
+
+  private sleep(ms: number): Promise<void> {
+    // A wake that came while we were busy counts once, then it is used up.
+    if (this.woken || !this.running) {
+      this.woken = false
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, ms)
+      const self = this
+      function finish() {
+        clearTimeout(timer)
+        self.wakeUp = null
+        resolve()
+      }
+      this.wakeUp = finish
+    })
+  }
+}

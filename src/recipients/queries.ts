@@ -1,0 +1,49 @@
+// Learners as the LMS describes them. Every event that carries a user
+// upserts it; user.deleted erases it.
+
+import { eq, sql } from 'drizzle-orm'
+import type { Executor } from '../db/client.ts'
+import { recipients } from '../db/schema/index.ts'
+import type { UserInput } from '../events/model.ts'
+
+/**
+ * Inserts or updates each user (last one wins when an event names a user
+ * twice) and returns their recipient ids by LMS user id. A field the event
+ * leaves out keeps its stored value; an email always comes with a user.
+ */
+export async function upsertRecipients(db: Executor, users: readonly UserInput[]): Promise<Map<string, string>> {
+  const byId = new Map(users.map((user) => [String(user.id), user]))
+  if (byId.size === 0) return new Map()
+  const rows = await db
+    .insert(recipients)
+    .values(
+      [...byId.entries()].map(([lmsUserId, user]) => ({
+        lmsUserId,
+        email: user.email,
+        name: user.name ?? null,
+        locale: user.locale ?? null,
+        timezone: user.timezone ?? null,
+      })),
+    )
+    .onConflictDoUpdate({
+      target: recipients.lmsUserId,
+      set: {
+        email: sql`excluded.email`,
+        name: sql`coalesce(excluded.name, ${recipients.name})`,
+        locale: sql`coalesce(excluded.locale, ${recipients.locale})`,
+        timezone: sql`coalesce(excluded.timezone, ${recipients.timezone})`,
+        updatedAt: sql`now()`,
+      },
+    })
+    .returning({ id: recipients.id, lmsUserId: recipients.lmsUserId })
+  return new Map(rows.map((row) => [row.lmsUserId, row.id]))
+}
+
+export async function findRecipientId(db: Executor, lmsUserId: string): Promise<string | undefined> {
+  const [row] = await db.select({ id: recipients.id }).from(recipients).where(eq(recipients.lmsUserId, lmsUserId))
+  return row?.id
+}
+
+export async function deleteRecipient(db: Executor, id: string): Promise<void> {
+  await db.delete(recipients).where(eq(recipients.id, id))
+}

@@ -1,0 +1,430 @@
+// Email templates from files: read, composed with the shared layout and
+// partials, compiled once, kept. See templates/README.md for the file format.
+//
+// Two kinds of placeholder, resolved at two times:
+//   [[name]] and <partial name="..."/>  at load, by this file, before MJML;
+//   {{value}}                           per message, by Handlebars, after MJML.
+// MJML 5 is async and slow (measured: about 9 ms per template, warm; the 11
+// templates load in about 200 ms), so it runs once per (notification,
+// locale) at load. Its HTML is compiled by Handlebars once, and a message
+// costs only Handlebars calls (render.ts: about 90 µs a message).
+
+import { readdir, readFile } from 'node:fs/promises'
+import { join, relative, resolve } from 'node:path'
+import mjml2html from 'mjml'
+import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
+import { canonicalLocale, createHandlebars, type HandlebarsInstance } from './helpers.ts'
+import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions } from './render.ts'
+
+/** DESIGN.md's categories; a template names one in its front matter. */
+export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'discussions', 'announcements', 'admin'] as const
+export type Category = (typeof CATEGORIES)[number]
+
+/** Front matter keys a template may set; anything else is a typo we would rather hear about. */
+const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader'] as const
+
+/** A template that cannot be used; the message starts with the file's path. */
+export class TemplateError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`)
+    this.name = 'TemplateError'
+  }
+}
+
+/** The MJML compiler; tests pass a wrapper around the real one to count calls. */
+export type MjmlCompiler = (mjml: string, options: MJMLParsingOptions) => Promise<{ html: string; errors: MJMLParseError[] }>
+
+export interface LoadOptions {
+  /** The locale every notification must have and every lookup ends at. */
+  fallbackLocale?: string
+  compileMjml?: MjmlCompiler
+}
+
+/** The text part follows the MJML in the same file, after a line that is exactly this. */
+const TEXT_SEPARATOR = /^--- text ---[ \t]*$/m
+
+interface SourceFile {
+  /** Path shown in errors, relative to the templates' parent folder. */
+  name: string
+  /** Absolute path, for MJML. */
+  path: string
+  frontMatter: Record<string, string>
+  mjml: string
+  /** 1-based line of the file where the MJML part starts, for error positions. */
+  mjmlLine: number
+  text: string
+}
+
+function lineCount(text: string): number {
+  let lines = 0
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++
+  return lines
+}
+
+function unquote(value: string): string {
+  const quoted = /^"(.*)"$/.exec(value) ?? /^'(.*)'$/.exec(value)
+  return quoted ? quoted[1]!.replace(/\\(["'\\])/g, '$1') : value
+}
+
+/**
+ * Front matter between `---` lines, then MJML, then `--- text ---` and the
+ * plain-text part. Front matter is plain `key: value` lines (values may be
+ * quoted), not YAML: subjects are one line, and a YAML library would be a
+ * dependency for three keys.
+ */
+function parseTemplateFile(name: string, path: string, source: string, withFrontMatter: boolean): SourceFile {
+  const content = source.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n')
+  const frontMatter: Record<string, string> = {}
+  let rest = content
+  let offset = 1
+  if (withFrontMatter) {
+    const match = /^---\n([\s\S]*?)\n---\n/.exec(content)
+    if (!match) throw new TemplateError(name, 'must start with front matter between two "---" lines')
+    match[1]!.split('\n').forEach((line, index) => {
+      if (/^\s*(#.*)?$/.test(line)) return
+      const pair = /^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$/.exec(line)
+      if (!pair) throw new TemplateError(name, `front matter line ${index + 2} is not "key: value": ${line}`)
+      const key = pair[1]!
+      if (!(FRONT_MATTER_KEYS as readonly string[]).includes(key)) {
+        throw new TemplateError(name, `unknown front matter key "${key}" (known: ${FRONT_MATTER_KEYS.join(', ')})`)
+      }
+      if (key in frontMatter) throw new TemplateError(name, `front matter key "${key}" is set twice`)
+      frontMatter[key] = unquote(pair[2]!)
+    })
+    rest = content.slice(match[0].length)
+    offset += lineCount(match[0])
+  }
+  const parts = rest.split(TEXT_SEPARATOR)
+  if (parts.length !== 2) {
+    throw new TemplateError(name, `needs exactly one "--- text ---" line between the MJML and the text part (found ${parts.length - 1})`)
+  }
+  return { name, path, frontMatter, mjml: parts[0]!, mjmlLine: offset, text: parts[1]!.replace(/^\n/, '') }
+}
+
+// ---- composition: layout + partials + body, as MJML source ----
+
+const PARTIAL_TAG = /<partial\b([^>]*?)(?:\/>|>([\s\S]*?)<\/partial>)/g
+const ATTRIBUTE = /\s*([A-Za-z_][\w-]*)\s*=\s*"([^"]*)"/y
+const PARAMETER = /\[\[\s*([A-Za-z_][\w-]*)\s*\]\]/g
+
+function fill(file: string, source: string, params: Record<string, string>): string {
+  return source.replace(PARAMETER, (_, key: string) => {
+    const value = params[key]
+    if (value === undefined) throw new TemplateError(file, `[[${key}]] has no value: pass ${key}="..." (or content) where it is used`)
+    return value
+  })
+}
+
+function parseAttributes(file: string, raw: string): Record<string, string> {
+  const attributes: Record<string, string> = {}
+  let end = 0
+  let match: RegExpExecArray | null
+  ATTRIBUTE.lastIndex = 0
+  while ((match = ATTRIBUTE.exec(raw))) {
+    attributes[match[1]!] = match[2]!
+    end = ATTRIBUTE.lastIndex
+  }
+  if (raw.slice(end).trim() !== '') throw new TemplateError(file, `cannot read <partial${raw}>: attributes must be name="value"`)
+  return attributes
+}
+
+/**
+ * Replaces each `<partial name="x" a="…">content</partial>` by
+ * `_partials/x.mjml` with its `[[a]]` and `[[content]]` filled in. The
+ * expansion is put on one line and followed by as many line breaks as the
+ * tag spanned, so MJML's line numbers still point into the file being
+ * composed.
+ */
+function expandPartials(file: string, source: string, partials: ReadonlyMap<string, string>, depth = 0): string {
+  if (depth > 5) throw new TemplateError(file, 'partials include each other more than 5 deep (a loop?)')
+  return source.replace(PARTIAL_TAG, (tag, rawAttributes: string, content: string | undefined) => {
+    const { name, ...params } = parseAttributes(file, rawAttributes)
+    if (!name) throw new TemplateError(file, `${tag.split('\n')[0]} has no name="..."`)
+    const partial = partials.get(name)
+    if (partial === undefined) throw new TemplateError(file, `no partial "${name}" (templates/_partials/${name}.mjml)`)
+    const partialFile = `_partials/${name}.mjml`
+    const body = fill(partialFile, expandPartials(partialFile, partial, partials, depth + 1), {
+      ...params,
+      ...(content !== undefined ? { content: content.trim() } : {}),
+    })
+    return body.replace(/\s*\n\s*/g, ' ').trim() + '\n'.repeat(lineCount(tag))
+  })
+}
+
+interface Composed {
+  mjml: string
+  /** Maps a line of `mjml` back to a file and line, for MJML's error messages. */
+  where(line: number): string
+}
+
+function compose(layout: SourceFile, template: SourceFile, lang: string, partials: ReadonlyMap<string, string>): Composed {
+  const body = expandPartials(template.name, template.mjml, partials)
+  const layoutMjml = expandPartials(layout.name, layout.mjml, partials)
+  const at = layoutMjml.search(/\[\[\s*body\s*\]\]/)
+  if (at === -1) throw new TemplateError(layout.name, 'has no [[body]] for the template to go in')
+  const before = layoutMjml.slice(0, at)
+  const mjml = fill(layout.name, layoutMjml, { body, lang, dir: 'auto' })
+  const bodyStart = lineCount(before) + 1
+  const bodyLines = lineCount(body)
+  return {
+    mjml,
+    where(line) {
+      if (line < bodyStart) return `${layout.name} line ${line + layout.mjmlLine - 1}`
+      if (line <= bodyStart + bodyLines) return `${template.name} line ${line - bodyStart + template.mjmlLine}`
+      return `${layout.name} line ${line - bodyLines + layout.mjmlLine - 1}`
+    },
+  }
+}
+
+// ---- checks on Handlebars source ----
+
+type AstNode = { type?: string; path?: { original?: unknown }; params?: unknown[]; hash?: unknown; escaped?: boolean; loc?: { start: { line: number } } }
+
+/**
+ * Every helper a template calls must exist, and runtime partials (`{{> x}}`)
+ * are not used: composition happens at load with <partial>. Handlebars
+ * would only notice either on the first message. In HTML, `{{{x}}}` and
+ * `{{& x}}` are refused: they would put the LMS's data into the email as
+ * markup.
+ */
+function checkHandlebars(hb: HandlebarsInstance, file: string, where: string, source: string, html = false): void {
+  let ast: unknown
+  try {
+    ast = hb.parse(source)
+  } catch (error) {
+    throw new TemplateError(file, `Handlebars syntax error in ${where}: ${(error as Error).message}`)
+  }
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit)
+    if (!node || typeof node !== 'object') return
+    const n = node as AstNode
+    if (n.type === 'PartialStatement' || n.type === 'PartialBlockStatement') {
+      throw new TemplateError(file, `${where} line ${n.loc?.start.line}: {{> partial}} is not supported; use <partial name="..."/> in the MJML`)
+    }
+    if (html && n.type === 'MustacheStatement' && n.escaped === false) {
+      throw new TemplateError(file, `${where} line ${n.loc?.start.line}: {{{…}}} / {{& …}} output unescaped HTML; use {{…}}`)
+    }
+    const callsHelper = n.type === 'SubExpression' || ((n.type === 'MustacheStatement' || n.type === 'BlockStatement') && ((n.params?.length ?? 0) > 0 || !!n.hash))
+    const name = n.path?.original
+    if (callsHelper && typeof name === 'string' && !(name in hb.helpers)) {
+      throw new TemplateError(file, `${where} line ${n.loc?.start.line}: unknown helper "${name}" (known: ${Object.keys(hb.helpers).sort().join(', ')})`)
+    }
+    for (const [key, value] of Object.entries(n)) if (key !== 'loc' && key !== 'path') visit(value)
+  }
+  visit(ast)
+}
+
+const MUSTACHE = /\{\{[\s\S]*?\}\}/g
+const BLOCK_TAG = /\{\{~?\s*(?:[#^/]|else\b)[\s\S]*?\}\}/g
+
+/**
+ * MJML must hand every Handlebars expression through untouched: a block
+ * tag it dropped or moved (one written between MJML elements instead of
+ * inside mj-text or mj-raw) would change which parts of the email show.
+ */
+function checkSurvived(file: string, source: string, html: string): void {
+  const blocks = (s: string) => (s.match(BLOCK_TAG) ?? []).map((t) => t.replace(/\s+/g, ' '))
+  const before = blocks(source)
+  const after = blocks(html)
+  if (before.join('\n') !== after.join('\n')) {
+    throw new TemplateError(
+      file,
+      `MJML changed the Handlebars block tags (put {{#if}}/{{/if}} inside <mj-text> or <mj-raw>): expected ${before.join(' ')}; got ${after.join(' ')}`,
+    )
+  }
+  const output = new Set((html.match(MUSTACHE) ?? []).map((t) => t.replace(/\s+/g, ' ')))
+  const lost = (source.match(MUSTACHE) ?? []).map((t) => t.replace(/\s+/g, ' ')).filter((t) => !output.has(t))
+  if (lost.length > 0) throw new TemplateError(file, `MJML dropped or altered ${lost.join(', ')} (Handlebars in an attribute MJML rewrites?)`)
+}
+
+// ---- loading ----
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+}
+
+/** `fr-CA.mjml` → `fr-CA`; the name must be a canonical BCP 47 tag so lookups can match it exactly. */
+function localeOfFile(file: string, entry: string): string {
+  const tag = entry.slice(0, -'.mjml'.length)
+  const canonical = canonicalLocale(tag)
+  if (canonical !== tag) {
+    throw new TemplateError(file, canonical ? `name the file ${canonical}.mjml (canonical BCP 47)` : `"${tag}" is not a BCP 47 locale`)
+  }
+  return tag
+}
+
+/** Reads `<folder>/<locale>.mjml` files: locale → parsed file. */
+async function readLocales(root: string, folder: string, withFrontMatter: boolean): Promise<Map<string, SourceFile>> {
+  const files = new Map<string, SourceFile>()
+  for (const entry of await listDir(join(root, folder))) {
+    if (!entry.endsWith('.mjml')) continue
+    const path = resolve(root, folder, entry)
+    const name = relative(resolve(root, '..'), path)
+    const locale = localeOfFile(name, entry)
+    files.set(locale, parseTemplateFile(name, path, await readFile(path, 'utf8'), withFrontMatter))
+  }
+  return files
+}
+
+/** `fr-CA` → [`fr-CA`, `fr`, `en`]; `zh-Hant-TW` → [`zh-Hant-TW`, `zh-Hant`, `zh`, `en`]. */
+export function localeChain(requested: string | null | undefined, fallback: string): string[] {
+  const chain: string[] = []
+  const parts = (canonicalLocale(requested) ?? fallback).split('-')
+  for (let n = parts.length; n > 0; n--) chain.push(parts.slice(0, n).join('-'))
+  if (!chain.includes(fallback)) chain.push(fallback)
+  return chain
+}
+
+function pick<T>(byLocale: ReadonlyMap<string, T>, requested: string | null | undefined, fallback: string): T | undefined {
+  for (const locale of localeChain(requested, fallback)) {
+    const found = byLocale.get(locale)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+export class TemplateStore {
+  private constructor(
+    private readonly templates: ReadonlyMap<string, ReadonlyMap<string, CompiledTemplate>>,
+    private readonly fallbackLocale: string,
+  ) {}
+
+  /**
+   * Reads and compiles every template under `dir` (`<notification>/<locale>.mjml`,
+   * `_layout/<locale>.mjml`, `_partials/<name>.mjml`). Throws a TemplateError
+   * naming the file for anything wrong, so a bad template stops the start
+   * instead of failing messages one by one.
+   */
+  static async load(dir: string, options: LoadOptions = {}): Promise<TemplateStore> {
+    const fallback = options.fallbackLocale ?? 'en'
+    const compileMjml: MjmlCompiler = options.compileMjml ?? mjml2html
+    const hb = createHandlebars()
+
+    const partials = new Map<string, string>()
+    for (const entry of await listDir(join(dir, '_partials'))) {
+      if (entry.endsWith('.mjml')) partials.set(entry.slice(0, -'.mjml'.length), await readFile(join(dir, '_partials', entry), 'utf8'))
+    }
+    const layouts = await readLocales(dir, '_layout', false)
+    if (!layouts.has(fallback)) throw new TemplateError(relative(join(dir, '..'), join(dir, '_layout', `${fallback}.mjml`)), 'the shared layout is missing')
+
+    // Every folder not starting with _ or . is a notification; files beside them (README.md) are not.
+    const notifications = (await readdir(dir, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('_') && !entry.name.startsWith('.'))
+      .map((entry) => entry.name)
+      .sort()
+    const templates = new Map<string, Map<string, CompiledTemplate>>()
+    for (const notification of notifications) {
+      const files = await readLocales(dir, notification, true)
+      if (files.size === 0) continue
+      if (!files.has(fallback)) {
+        throw new TemplateError(relative(join(dir, '..'), join(dir, notification)), `has no ${fallback}.mjml, which every other locale falls back to`)
+      }
+      const byLocale = new Map<string, CompiledTemplate>()
+      for (const [locale, file] of files) {
+        const layout = pick(layouts, locale, fallback)!
+        byLocale.set(locale, await compileTemplate(hb, compileMjml, notification, locale, file, layout, partials))
+      }
+      const categories = new Set([...byLocale.values()].map((t) => t.category))
+      if (categories.size > 1) {
+        throw new TemplateError(notification, `locales disagree on the category (${[...categories].join(', ')}); it is one per notification`)
+      }
+      templates.set(notification, byLocale)
+    }
+    return new TemplateStore(templates, fallback)
+  }
+
+  notifications(): string[] {
+    return [...this.templates.keys()]
+  }
+
+  category(notification: string): Category {
+    return this.fallbackTemplate(notification).category as Category
+  }
+
+  /** Renders one message; only Handlebars runs here. Throws for an unknown notification. */
+  render(notification: string, options: RenderOptions): RenderedEmail {
+    const byLocale = this.templates.get(notification)
+    if (!byLocale) throw new Error(`unknown notification "${notification}"`)
+    return renderTemplate(pick(byLocale, options.locale, this.fallbackLocale)!, options)
+  }
+
+  private fallbackTemplate(notification: string): CompiledTemplate {
+    const template = this.templates.get(notification)?.get(this.fallbackLocale)
+    if (!template) throw new Error(`unknown notification "${notification}"`)
+    return template
+  }
+}
+
+async function compileTemplate(
+  hb: HandlebarsInstance,
+  compileMjml: MjmlCompiler,
+  notification: string,
+  locale: string,
+  file: SourceFile,
+  layout: SourceFile,
+  partials: ReadonlyMap<string, string>,
+): Promise<CompiledTemplate> {
+  const { subject, category, preheader } = file.frontMatter
+  if (!subject) throw new TemplateError(file.name, 'front matter has no subject')
+  if (!category) throw new TemplateError(file.name, `front matter has no category (one of ${CATEGORIES.join(', ')})`)
+  if (!(CATEGORIES as readonly string[]).includes(category)) {
+    throw new TemplateError(file.name, `category "${category}" is not one of ${CATEGORIES.join(', ')}`)
+  }
+  checkHandlebars(hb, file.name, 'the subject', subject)
+  if (preheader) checkHandlebars(hb, file.name, 'the preheader', preheader)
+  checkHandlebars(hb, file.name, 'the MJML', file.mjml, true)
+  checkHandlebars(hb, file.name, 'the text part', file.text)
+  checkHandlebars(hb, layout.name, 'the MJML', layout.mjml, true)
+  checkHandlebars(hb, layout.name, 'the text part', layout.text)
+
+  const composed = compose(layout, file, locale, partials)
+  if (/<mj-include\b/.test(composed.mjml)) throw new TemplateError(file.name, 'mj-include is not resolved here; use <partial name="..."/>')
+  for (const image of composed.mjml.match(/<mj-image\b[^>]*>/g) ?? []) {
+    if (!/\salt="[^"]*"/.test(image)) throw new TemplateError(file.name, `${image} needs an alt="..." (alt="" for a decorative image)`)
+  }
+
+  let html: string
+  try {
+    // fonts: {} — MJML would otherwise link Google Fonts for any family it
+    // recognises in our font stack (Roboto), a request per open to a third party.
+    const result = await compileMjml(composed.mjml, { validationLevel: 'strict', fonts: {}, keepComments: false, filePath: file.path })
+    html = result.html
+  } catch (error) {
+    const errors = (error as { errors?: MJMLParseError[] }).errors
+    const detail = errors?.length
+      ? errors.map((e) => `${composed.where(e.line)}: ${e.message}`).join('; ')
+      : (error as Error).message
+    throw new TemplateError(file.name, `MJML: ${detail}`)
+  }
+  checkSurvived(file.name, composed.mjml, html)
+
+  const text = fill(layout.name, layout.text, { body: file.text.trim() })
+  const compile = (source: string, what: string, noEscape: boolean) => {
+    try {
+      const template = hb.compile<Record<string, unknown>>(source, { noEscape })
+      // Handlebars compiles lazily on first use; do it now, so the first
+      // message pays nothing and a compile error names the file at load.
+      template({}, { data: {} })
+      return template
+    } catch (error) {
+      throw new TemplateError(file.name, `${what}: ${(error as Error).message}`)
+    }
+  }
+  return {
+    notification,
+    locale,
+    category,
+    subject: compile(subject, 'subject', true),
+    ...(preheader ? { preheader: compile(preheader, 'preheader', true) } : {}),
+    html: compile(html, 'compiled HTML', false),
+    text: compile(text, 'text part', true),
+  }
+}

@@ -1,0 +1,144 @@
+// Belfry's wiring, top to bottom: database → migrations → settings →
+// templates → transport → HTTP → worker. main.ts runs it for real; the
+// end-to-end tests run the very same thing against their own database and
+// SMTP server.
+
+import { fileURLToPath } from 'node:url'
+import { createApp, type App } from './app.ts'
+import type { Config } from './config.ts'
+import { openDatabase, type Database } from './db/client.ts'
+import { applyMigrations } from './db/migrate.ts'
+import type { Logger } from './log.ts'
+import type { Renderer } from './outbox/deliver.ts'
+import type { ClaimedMessage } from './outbox/queries.ts'
+import { OutboxWorker } from './outbox/worker.ts'
+import { contextFromConfig } from './render/render.ts'
+import { TemplateStore } from './render/templates.ts'
+import { loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
+import { createTransport } from './transport/index.ts'
+import type { Transport } from './transport/types.ts'
+
+export const templatesDir = fileURLToPath(new URL('../templates', import.meta.url))
+
+export interface Service {
+  config: Readonly<Config>
+  database: Database
+  secrets: Secrets
+  templates: TemplateStore
+  transport: Transport
+  app: App
+  /** Present unless ROLE=api. */
+  worker: OutboxWorker | null
+  /** The port actually listened on (PORT=0 picks a free one). */
+  port: number | null
+  stop(): Promise<void>
+}
+
+export interface StartOptions {
+  /** Use this database instead of opening one from the config (tests). */
+  database?: Database
+  /** Serve HTTP; false for tests that call app.handle() directly. */
+  listen?: boolean
+  /** Worker poll interval; tests shorten it. */
+  pollMs?: number
+}
+
+/** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
+export function mailFromDomain(mailFrom: string): string {
+  const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
+  return address.split('@')[1] ?? 'localhost'
+}
+
+export async function startService(config: Readonly<Config>, log: Logger, options: StartOptions = {}): Promise<Service> {
+  const database = options.database ?? (await openDatabase({ ...config, poolSize: config.workerConcurrency + 10 }))
+  log.info('database open', { driver: database.driver })
+
+  await applyMigrations(database)
+  log.info('migrations applied')
+
+  const secrets = await loadSecrets(database.db, config)
+  await seedAdminAlerts(database.db, config.adminEmail)
+  if (!config.webhookSecret) log.info('WEBHOOK_SECRET not set: using the secret stored in settings')
+
+  const templates = await TemplateStore.load(templatesDir)
+  log.info('templates compiled', { notifications: templates.notifications().length })
+
+  const transport = createTransport({
+    name: config.mailTransport,
+    dataDir: config.dataDir,
+    smtpUrl: config.smtpUrl,
+    concurrency: config.workerConcurrency,
+  })
+  log.info('transport ready', { transport: transport.name })
+
+  const context = contextFromConfig(config)
+  const renderer: Renderer = {
+    render: (message: ClaimedMessage) =>
+      templates.render(message.notification, {
+        locale: message.locale,
+        timeZone: (message.variables.user as { timezone?: string } | undefined)?.timezone ?? null,
+        variables: message.variables,
+        context,
+      }),
+  }
+
+  const app = createApp({
+    database,
+    log,
+    events: {
+      db: database.db,
+      categoryOf: (notification) => templates.category(notification),
+      messageIdDomain: mailFromDomain(config.mailFrom),
+      fanout: {
+        defaultLocale: config.defaultLocale,
+        reminderOffsets: config.reminderOffsets,
+        sessionReminderOffsets: config.sessionReminderOffsets,
+      },
+      webhookSecrets: () => secrets.webhookSecrets,
+    },
+  })
+
+  let port: number | null = null
+  if (options.listen !== false && config.role !== 'worker') {
+    app.listen({ port: config.port, hostname: '0.0.0.0' })
+    port = app.server?.port ?? null
+    log.info('listening', { port, publicUrl: config.publicUrl })
+  }
+
+  let worker: OutboxWorker | null = null
+  if (config.role !== 'api') {
+    worker = new OutboxWorker({
+      database,
+      transport,
+      renderer,
+      log: log.child({ component: 'worker' }),
+      mailFrom: config.mailFrom,
+      maxAttempts: config.maxAttempts,
+      retry: config,
+      concurrency: config.workerConcurrency,
+      leaseMs: config.leaseMs,
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+    })
+    await worker.start()
+    log.info('worker started', { owner: worker.owner, concurrency: config.workerConcurrency })
+  }
+
+  return {
+    config,
+    database,
+    secrets,
+    templates,
+    transport,
+    app,
+    worker,
+    port,
+    async stop() {
+      // New requests first, then the worker finishes what it holds, then the connections go.
+      if (app.server) await app.stop()
+      await worker?.stop()
+      await transport.close()
+      if (!options.database) await database.close()
+      log.info('stopped')
+    },
+  }
+}

@@ -1,0 +1,38 @@
+// Picks the transport MAIL_TRANSPORT names. The rest of the service sees
+// only the Transport interface from types.ts.
+
+import { ConfigError, type TransportName } from '../config.ts'
+import { createFileTransport, mailDirectory } from './file.ts'
+import { createSmtpTransport } from './smtp.ts'
+import type { Transport } from './types.ts'
+
+export { mailDirectory } from './file.ts'
+export { TransportError, type Mailbox, type OutgoingMail, type SendResult, type Transport } from './types.ts'
+
+export interface CreateTransportOptions {
+  name: TransportName
+  /** DATA_DIR; the file transport writes to DATA_DIR/mail/. */
+  dataDir: string
+  /** SMTP_URL; required for `smtp`. */
+  smtpUrl?: string
+  /** WORKER_CONCURRENCY: sizes the SMTP connection pool. */
+  concurrency: number
+  /** SMTP_REQUIRE_TLS. */
+  smtpRequireTLS?: boolean
+}
+
+export function createTransport(options: CreateTransportOptions): Transport {
+  switch (options.name) {
+    case 'file':
+      return createFileTransport({ dir: mailDirectory(options.dataDir) })
+    case 'smtp':
+      if (!options.smtpUrl) throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
+      return createSmtpTransport({
+        url: options.smtpUrl,
+        concurrency: options.concurrency,
+        ...(options.smtpRequireTLS !== undefined ? { requireTLS: options.smtpRequireTLS } : {}),
+      })
+    case 'ses':
+      throw new ConfigError('MAIL_TRANSPORT', 'ses is not available yet; use file or smtp')
+  }
+}

@@ -1,0 +1,48 @@
+// Protects: a bad environment stops the start with a message naming the
+// variable; defaults match DESIGN.md.
+
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig } from '../src/config.ts'
+
+function failure(env: Record<string, string>): string {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as Error).message
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  test('defaults match the design', () => {
+    const config = loadConfig({})
+    expect(config.port).toBe(3000)
+    expect(config.publicUrl).toBe('http://localhost:3000')
+    expect(config.mailTransport).toBe('file')
+    expect(config.mailFrom).toBe('Belfry <no-reply@localhost>')
+    expect(config.workerConcurrency).toBe(16)
+    expect([config.maxAttempts, config.retryBaseMs, config.retryMaxMs, config.leaseMs]).toEqual([8, 30000, 3600000, 60000])
+    expect(config.reminderOffsets).toEqual([48 * 3_600_000, 2 * 3_600_000])
+    expect(config.sessionReminderOffsets).toEqual([24 * 3_600_000, 15 * 60_000])
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  test('each bad value names its variable', () => {
+    expect(failure({ PORT: 'eighty' })).toStartWith('PORT:')
+    expect(failure({ MAIL_TRANSPORT: 'carrier-pigeon' })).toStartWith('MAIL_TRANSPORT:')
+    expect(failure({ MAIL_TRANSPORT: 'smtp' })).toStartWith('SMTP_URL:')
+    expect(failure({ SMTP_URL: 'http://mail' })).toStartWith('SMTP_URL:')
+    expect(failure({ DATABASE_URL: 'mysql://x' })).toStartWith('DATABASE_URL:')
+    expect(failure({ WEBHOOK_SECRET: 'short' })).toStartWith('WEBHOOK_SECRET:')
+    expect(failure({ ADMIN_EMAIL: 'not-an-address' })).toStartWith('ADMIN_EMAIL:')
+    expect(failure({ WORKER_CONCURRENCY: '0' })).toStartWith('WORKER_CONCURRENCY:')
+    expect(failure({ RETRY_BASE_MS: '5000', RETRY_MAX_MS: '1000' })).toStartWith('RETRY_MAX_MS:')
+    expect(failure({ REMINDER_OFFSETS: '2 days' })).toStartWith('REMINDER_OFFSETS:')
+    expect(failure({ ROLE: 'boss' })).toStartWith('ROLE:')
+  })
+
+  test('PUBLIC_URL loses its trailing slash so links join cleanly', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://mail.school.test/' }).publicUrl).toBe('https://mail.school.test')
+  })
+})

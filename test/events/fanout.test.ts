@@ -1,0 +1,112 @@
+// Protects DESIGN.md's event table rules that need no database: who gets
+// which email, when reminders fall, and who is left out.
+
+import { describe, expect, test } from 'bun:test'
+import { planEvent, type FanoutSettings } from '../../src/events/fanout.ts'
+import { validateEvent, type IncomingEvent } from '../../src/events/model.ts'
+
+const settings: FanoutSettings = {
+  adminEmails: ['ops@school.test', 'dean@school.test'],
+  adminEnrollmentAlerts: 'paid',
+  defaultLocale: 'en',
+  reminderOffsets: [48 * 3_600_000, 2 * 3_600_000],
+  sessionReminderOffsets: [24 * 3_600_000, 15 * 60_000],
+}
+const now = new Date('2026-12-01T12:00:00Z')
+const ada = { id: 7, email: 'ada@learner.test', name: 'Ada', timezone: 'Europe/London' }
+const course = { id: 'c1', title: 'Algebra', url: 'https://lms.test/c1' }
+
+function event(type: string, data: unknown): IncomingEvent {
+  const result = validateEvent({ type, data })
+  if (!result.ok) throw new Error(JSON.stringify(result.details))
+  return result.event
+}
+
+describe('planEvent', () => {
+  test('a free enrollment tells the learner but not the admins; a paid one tells both', () => {
+    const free = planEvent(event('enrollment.created', { user: ada, course, enrollment: { id: 1 } }), settings, now)
+    expect(free.messages.map((m) => m.notification)).toEqual(['enrollment_confirmation'])
+    const paid = planEvent(
+      event('enrollment.created', { user: ada, course, enrollment: { id: 1, paid: { amount: 49, currency: 'EUR' } } }),
+      settings,
+      now,
+    )
+    expect(paid.messages.map((m) => `${m.notification}:${m.toAddress}`)).toEqual([
+      'enrollment_confirmation:ada@learner.test',
+      'admin_enrollment:ops@school.test',
+      'admin_enrollment:dean@school.test',
+    ])
+  })
+
+  test('the admin enrollment setting can send every enrollment or none', () => {
+    const data = { user: ada, course, enrollment: { id: 1 } }
+    expect(planEvent(event('enrollment.created', data), { ...settings, adminEnrollmentAlerts: 'all' }, now).messages).toHaveLength(3)
+    const paid = { ...data, enrollment: { id: 1, paid: { amount: 1, currency: 'USD' } } }
+    expect(planEvent(event('enrollment.created', paid), { ...settings, adminEnrollmentAlerts: 'off' }, now).messages).toHaveLength(1)
+  })
+
+  test('deadline reminders fall at each offset before due, skip offsets already past, and replace earlier ones', () => {
+    const dueIn30h = new Date(now.getTime() + 30 * 3_600_000).toISOString()
+    const plan = planEvent(
+      event('deadline.scheduled', {
+        users: [ada, { id: 8, email: 'bo@learner.test' }],
+        course,
+        item: { id: 'a1', kind: 'assignment', title: 'Essay', due_at: dueIn30h },
+      }),
+      settings,
+      now,
+    )
+    // 48 h before is already past; only the 2 h reminder remains, for both learners.
+    expect(plan.messages.map((m) => [m.toAddress, m.runAt?.toISOString(), m.variables.offset])).toEqual([
+      ['ada@learner.test', new Date(now.getTime() + 28 * 3_600_000).toISOString(), '2h'],
+      ['bo@learner.test', new Date(now.getTime() + 28 * 3_600_000).toISOString(), '2h'],
+    ])
+    expect(plan.cancel).toEqual([{ subjectRef: 'deadline:a1' }])
+  })
+
+  test('a discussion post reaches every recipient but its author', () => {
+    const plan = planEvent(
+      event('discussion.post_created', {
+        course,
+        thread: { id: 't', title: 'Week 1', url: 'https://lms.test/t' },
+        post: { id: 'p', author: { id: 7, name: 'Ada' }, excerpt: 'Hi all' },
+        recipients: [ada, { id: 8, email: 'bo@learner.test' }],
+      }),
+      settings,
+      now,
+    )
+    expect(plan.messages.map((m) => m.toAddress)).toEqual(['bo@learner.test'])
+    expect(plan.upsert).toHaveLength(2)
+  })
+
+  test('submitting an assignment cancels only that learner\'s reminders for it', () => {
+    const plan = planEvent(
+      event('assignment.submitted', {
+        user: ada,
+        course,
+        assignment: { id: 'a1', title: 'Essay' },
+        submission: { id: 's', submitted_at: now.toISOString() },
+      }),
+      settings,
+      now,
+    )
+    expect(plan.cancel).toEqual([{ subjectRef: 'deadline:a1', lmsUserIds: ['7'] }])
+  })
+
+  test('a learner without a locale gets the default one; one with a locale keeps it', () => {
+    const plan = planEvent(event('user.registered', { user: { ...ada, locale: 'fr-CA' } }), settings, now)
+    expect(plan.messages[0]?.locale).toBe('fr-CA')
+    expect(plan.messages[1]?.locale).toBe('en')
+  })
+
+  test('system errors carry a fold key from their fingerprint, or from source and message', () => {
+    const withPrint = planEvent(
+      event('system.error', { error: { source: 'lms', message: 'db down', severity: 'critical', fingerprint: 'db' } }),
+      settings,
+      now,
+    )
+    expect(withPrint.messages.map((m) => m.foldKey)).toEqual(['system_error:db', 'system_error:db'])
+    const without = planEvent(event('system.error', { error: { source: 'lms', message: 'db down', severity: 'error' } }), settings, now)
+    expect(without.messages[0]?.foldKey).toMatch(/^system_error:[0-9a-f]{16}$/)
+  })
+})
