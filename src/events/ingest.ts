@@ -12,7 +12,7 @@ import {
   insertMessages,
   notifyWorkers,
 } from '../outbox/queries.ts'
-import { deleteRecipient, findRecipientId, upsertRecipients } from '../recipients/queries.ts'
+import { deleteRecipient, findRecipientId, findRecipientIds, upsertRecipients } from '../recipients/queries.ts'
 import { loadFanoutFlags } from '../settings/runtime.ts'
 import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings } from './fanout.ts'
 import { validateEvent } from './model.ts'
@@ -85,8 +85,9 @@ export async function ingestEvent(
         }
       }
       for (const { subjectRef, lmsUserIds } of plan.cancel) {
-        const ids = lmsUserIds?.map((lmsId) => recipientIds.get(lmsId)).filter((id): id is string => id !== undefined)
-        await cancelPending(tx, subjectRef, 'replaced or cancelled by a later event', ids ?? (lmsUserIds ? [] : undefined))
+        // deadline.cancelled names users by id only: they are not in this event's upserts.
+        const ids = lmsUserIds ? [...(await findRecipientIds(tx, lmsUserIds)).values()] : undefined
+        await cancelPending(tx, subjectRef, 'replaced or cancelled by a later event', ids)
       }
 
       const rows: NewMessage[] = plan.messages.map((planned) => {

@@ -1,7 +1,7 @@
 // Learners as the LMS describes them. Every event that carries a user
 // upserts it; user.deleted erases it.
 
-import { eq, sql } from 'drizzle-orm'
+import { eq, inArray, sql } from 'drizzle-orm'
 import type { Executor } from '../db/client.ts'
 import { recipients } from '../db/schema/index.ts'
 import type { UserInput } from '../events/model.ts'
@@ -40,8 +40,17 @@ export async function upsertRecipients(db: Executor, users: readonly UserInput[]
 }
 
 export async function findRecipientId(db: Executor, lmsUserId: string): Promise<string | undefined> {
-  const [row] = await db.select({ id: recipients.id }).from(recipients).where(eq(recipients.lmsUserId, lmsUserId))
-  return row?.id
+  return (await findRecipientIds(db, [lmsUserId])).get(lmsUserId)
+}
+
+/** Recipient ids by LMS user id, for the ones we know. */
+export async function findRecipientIds(db: Executor, lmsUserIds: readonly string[]): Promise<Map<string, string>> {
+  if (lmsUserIds.length === 0) return new Map()
+  const found = await db
+    .select({ id: recipients.id, lmsUserId: recipients.lmsUserId })
+    .from(recipients)
+    .where(inArray(recipients.lmsUserId, [...lmsUserIds]))
+  return new Map(found.map((row) => [row.lmsUserId, row.id]))
 }
 
 export async function deleteRecipient(db: Executor, id: string): Promise<void> {
