@@ -68,6 +68,8 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     dataDir: config.dataDir,
     smtpUrl: config.smtpUrl,
     concurrency: config.workerConcurrency,
+    // A send still running when its lease ends could be sent twice; keep a margin for recording the attempt.
+    sendTimeoutMs: Math.min(40_000, Math.floor(config.leaseMs * 0.66)),
   })
   log.info('transport ready', { transport: transport.name })
 

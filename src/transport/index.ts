@@ -19,6 +19,8 @@ export interface CreateTransportOptions {
   concurrency: number
   /** SMTP_REQUIRE_TLS. */
   smtpRequireTLS?: boolean
+  /** Upper bound for one send; must stay under LEASE_MS so a slow send ends before its lease does. */
+  sendTimeoutMs?: number
 }
 
 export function createTransport(options: CreateTransportOptions): Transport {
@@ -30,6 +32,7 @@ export function createTransport(options: CreateTransportOptions): Transport {
       return createSmtpTransport({
         url: options.smtpUrl,
         concurrency: options.concurrency,
+        ...(options.sendTimeoutMs !== undefined ? { sendTimeoutMs: options.sendTimeoutMs } : {}),
         ...(options.smtpRequireTLS !== undefined ? { requireTLS: options.smtpRequireTLS } : {}),
       })
     case 'ses':
