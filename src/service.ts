@@ -1,7 +1,7 @@
 // Belfry's wiring, top to bottom: database → migrations → settings →
-// templates → transport → HTTP → worker. main.ts runs it for real; the
-// end-to-end tests run the very same thing against their own database and
-// SMTP server.
+// templates → transport → worker → HTTP (last, so /readyz means all of it).
+// main.ts runs it for real; the end-to-end tests run the very same thing
+// against their own database and SMTP server.
 
 import { fileURLToPath } from 'node:url'
 import { createApp, type App } from './app.ts'
@@ -100,13 +100,6 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     },
   })
 
-  let port: number | null = null
-  if (options.listen !== false && config.role !== 'worker') {
-    app.listen({ port: config.port, hostname: '0.0.0.0' })
-    port = app.server?.port ?? null
-    log.info('listening', { port, publicUrl: config.publicUrl })
-  }
-
   let worker: OutboxWorker | null = null
   if (config.role !== 'api') {
     worker = new OutboxWorker({
@@ -123,6 +116,13 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     })
     await worker.start()
     log.info('worker started', { owner: worker.owner, concurrency: config.workerConcurrency })
+  }
+
+  let port: number | null = null
+  if (options.listen !== false && config.role !== 'worker') {
+    app.listen({ port: config.port, hostname: '0.0.0.0' })
+    port = app.server?.port ?? null
+    log.info('listening', { port, publicUrl: config.publicUrl })
   }
 
   return {

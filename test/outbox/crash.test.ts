@@ -83,7 +83,12 @@ async function freePort(): Promise<number> {
 
 async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
   const decoder = new TextDecoder()
-  for await (const chunk of stream) into.push(decoder.decode(chunk, { stream: true }))
+  const reader = stream.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return
+    into.push(decoder.decode(value, { stream: true }))
+  }
 }
 
 function logsOf(list: readonly Child[] = children): string {
@@ -144,7 +149,7 @@ async function spawnBelfry(name: string, env: Record<string, string>): Promise<C
         return false // not listening yet
       }
     },
-    15_000,
+    10_000,
   )
   return child
 }
@@ -208,13 +213,13 @@ describe.skipIf(!onPostgres)(
             const [row] = await allMessages(db)
             return row?.state === 'sending' && sink!.hung >= 1 && row
           },
-          10_000,
+          6_000,
         )
         const messageIdHeader = inFlight.messageIdHeader
         expect(messageIdHeader).toMatch(/^<.+@belfry\.test>$/)
 
         // 2. kill -9 mid-send: no shutdown hook, no bookkeeping, the lease is all that is left.
-        await stop(first, 'SIGKILL', 10_000)
+        await stop(first, 'SIGKILL', 5_000)
         expect(first.proc.signalCode).toBe('SIGKILL')
 
         const afterKill = await allMessages(db)
@@ -236,8 +241,10 @@ describe.skipIf(!onPostgres)(
         sink.acceptAll()
         // LEASE_MS at its minimum; the takeover still waits for the first process's 5 s lease to end.
         const second = await spawnBelfry('second', { ...env, LEASE_MS: '1000' })
-        const [received] = await sink.waitFor(1, 15_000).catch((error: Error) => {
-          throw new Error(`${error.message}\n${logsOf()}`)
+        const [received] = await sink.waitFor(1, 12_000).catch(async (error: Error) => {
+          const [row] = await allMessages(db).catch(() => [])
+          const where = row && { state: row.state, attempts: row.attempts, leaseOwner: row.leaseOwner, leaseUntil: row.leaseUntil }
+          throw new Error(`${error.message}; the row: ${JSON.stringify(where)}\n${logsOf()}`)
         })
         const sent = await waitUntil(
           'the row to be sent',
@@ -263,7 +270,7 @@ describe.skipIf(!onPostgres)(
         expect(attempts[1]!.code).toBe('250')
 
         // 4. A graceful stop: SIGTERM, the worker drains, exit 0.
-        await stop(second, 'SIGTERM', 10_000)
+        await stop(second, 'SIGTERM', 8_000)
         expect(second.proc.signalCode, logsOf()).toBeNull()
         expect(second.proc.exitCode, logsOf()).toBe(0)
         expect(second.output()).toContain('"msg":"stopped"')
@@ -280,6 +287,6 @@ describe.skipIf(!onPostgres)(
       } finally {
         await cleanUp()
       }
-    }, 60_000)
+    }, 60_000) // every wait above is bounded, and together they stay under this
   },
 )
