@@ -14,6 +14,8 @@ export interface Config {
   dataDir: string
   mailTransport: TransportName
   smtpUrl: string | undefined
+  /** Refuse to send over SMTP without TLS (STARTTLS or smtps://). */
+  smtpRequireTls: boolean
   sesRegion: string | undefined
   sesEndpoint: string | undefined
   sesConfigurationSet: string | undefined
@@ -153,8 +155,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
   }
   const sesRegion = read(env, 'SES_REGION')
-  if (mailTransport === 'ses' && sesRegion === undefined) {
-    throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses')
+  if (mailTransport === 'ses') {
+    // Listed in the design, not built yet: say so before anything starts.
+    throw new ConfigError('MAIL_TRANSPORT', 'ses is not available yet; use file or smtp')
   }
   const retryBaseMs = integer(env, 'RETRY_BASE_MS', 30_000, 1)
   const retryMaxMs = integer(env, 'RETRY_MAX_MS', 3_600_000, 1)
@@ -169,6 +172,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
     mailTransport,
     smtpUrl,
+    smtpRequireTls: oneOf(env, 'SMTP_REQUIRE_TLS', ['true', 'false'] as const, 'false') === 'true',
     sesRegion,
     sesEndpoint: url(env, 'SES_ENDPOINT', ['http:', 'https:']),
     sesConfigurationSet: read(env, 'SES_CONFIGURATION_SET'),

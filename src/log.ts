@@ -28,11 +28,28 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * An error as it may be logged. A failed query's own message repeats the SQL
+ * and every bound value (emails, reset links, tokens), so a database error is
+ * logged by its cause — Postgres's message and SQLSTATE — and never with
+ * its parameters.
+ */
+function describeError(error: Error): Fields {
+  const cause = (error as { cause?: unknown }).cause
+  const source = cause instanceof Error ? cause : error
+  const code = (source as { code?: unknown }).code
+  return {
+    name: source.name,
+    message: source.message.split(/\n\s*params:/)[0]!.replace(/^Failed query: [\s\S]*/, 'a database query failed'),
+    ...(typeof code === 'string' ? { code } : {}),
+  }
+}
+
 function clean(fields: Fields): Fields {
   const out: Fields = {}
   for (const [key, value] of Object.entries(fields)) {
     if (SECRET_KEY.test(key)) out[key] = '***'
-    else if (value instanceof Error) out[key] = { name: value.name, message: value.message }
+    else if (value instanceof Error) out[key] = describeError(value)
     else out[key] = value
   }
   return out

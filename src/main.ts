@@ -17,6 +17,10 @@ try {
 
 const log = createLogger(config.logLevel, { service: 'belfry', role: config.role })
 const service = await startService(config, log).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`belfry: bad configuration: ${error.message}\n`)
+    process.exit(78)
+  }
   log.error('start failed', { error })
   process.exit(1)
 })

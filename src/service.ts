@@ -68,6 +68,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     dataDir: config.dataDir,
     smtpUrl: config.smtpUrl,
     concurrency: config.workerConcurrency,
+    smtpRequireTLS: config.smtpRequireTls,
     // A send still running when its lease ends could be sent twice; keep a margin for recording the attempt.
     sendTimeoutMs: Math.min(40_000, Math.floor(config.leaseMs * 0.66)),
   })
@@ -78,7 +79,10 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     render: (message: ClaimedMessage) =>
       templates.render(message.notification, {
         locale: message.locale,
-        timeZone: (message.variables.user as { timezone?: string } | undefined)?.timezone ?? null,
+        // The learner's own zone for their mail; admins (no recipient row) read UTC.
+        timeZone: message.recipientId
+          ? ((message.variables.user as { timezone?: string } | undefined)?.timezone ?? null)
+          : null,
         variables: message.variables,
         context,
       }),

@@ -40,6 +40,8 @@ describe('loadConfig', () => {
     expect(failure({ RETRY_BASE_MS: '5000', RETRY_MAX_MS: '1000' })).toStartWith('RETRY_MAX_MS:')
     expect(failure({ REMINDER_OFFSETS: '2 days' })).toStartWith('REMINDER_OFFSETS:')
     expect(failure({ ROLE: 'boss' })).toStartWith('ROLE:')
+    expect(failure({ SMTP_REQUIRE_TLS: 'yes' })).toStartWith('SMTP_REQUIRE_TLS:')
+    expect(failure({ MAIL_TRANSPORT: 'ses', SES_REGION: 'eu-west-1' })).toBe('MAIL_TRANSPORT: ses is not available yet; use file or smtp')
   })
 
   test('PUBLIC_URL loses its trailing slash so links join cleanly', () => {

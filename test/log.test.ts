@@ -27,3 +27,15 @@ test('a URL loses its password before it is logged', () => {
   expect(redactUrl('smtp://mailer:s3cret@smtp.test:587')).toBe('smtp://mailer:***@smtp.test:587')
   expect(redactUrl('not a url')).toBe('***')
 })
+
+test('a failed query is logged by its database cause, never with its bound values', () => {
+  const lines: string[] = []
+  const cause = Object.assign(new Error('deadlock detected'), { code: '40P01' })
+  const failed = new Error('Failed query: insert into messages values ($1)\nparams: https://lms.test/reset?token=abc,ada@x.test', {
+    cause,
+  })
+  createLogger('info', {}, (line) => lines.push(line)).error('request failed', { error: failed })
+  expect(JSON.parse(lines[0]!).error).toEqual({ name: 'Error', message: 'deadlock detected', code: '40P01' })
+  expect(lines[0]).not.toContain('token=abc')
+  expect(lines[0]).not.toContain('ada@x.test')
+})

@@ -59,6 +59,11 @@ export function offsetLabel(ms: number): string {
   return `${Math.round(ms / 1000)}s`
 }
 
+/** One entry per user id, the last one winning: an LMS list with a user twice must not mail them twice. */
+function distinct(users: UserInput[]): UserInput[] {
+  return [...new Map(users.map((user) => [String(user.id), user])).values()]
+}
+
 export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: Date): Plan {
   const learner = (notification: string, user: UserInput, variables: Record<string, unknown>): PlannedMessage => ({
     notification,
@@ -131,7 +136,8 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       return { ...empty, upsert: [user], messages: [learner('password_reset', user, { reset })] }
     }
     case 'deadline.scheduled': {
-      const { users, course, item } = event.data
+      const { course, item } = event.data
+      const users = distinct(event.data.users)
       const ref = deadlineRef(item.id)
       return {
         upsert: users,
@@ -151,7 +157,8 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       }
     }
     case 'session.scheduled': {
-      const { users, course, session } = event.data
+      const { course, session } = event.data
+      const users = distinct(event.data.users)
       const ref = sessionRef(session.id)
       return {
         upsert: users,
@@ -171,7 +178,8 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       }
     }
     case 'discussion.post_created': {
-      const { course, thread, post, recipients } = event.data
+      const { course, thread, post } = event.data
+      const recipients = distinct(event.data.recipients)
       const authorId = String(post.author.id)
       const readers = recipients.filter((user) => String(user.id) !== authorId)
       return {

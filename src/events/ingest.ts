@@ -7,7 +7,7 @@ import type { NewMessage } from '../db/schema/index.ts'
 import { AppError } from '../errors.ts'
 import {
   cancelPending,
-  eraseRecipientMessages,
+  eraseMessagesOf,
   foldOrInsert,
   insertMessages,
   notifyWorkers,
@@ -16,7 +16,7 @@ import { deleteRecipient, findRecipientId, findRecipientIds, upsertRecipients } 
 import { loadFanoutFlags } from '../settings/runtime.ts'
 import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings } from './fanout.ts'
 import { validateEvent } from './model.ts'
-import { findEventByWebhookId, insertEvent, setEventMessageCount } from './queries.ts'
+import { findEventByWebhookId, insertEvent, redactEventsAbout, setEventMessageCount } from './queries.ts'
 
 export interface IngestDeps {
   db: Db
@@ -78,11 +78,10 @@ export async function ingestEvent(
 
       const recipientIds = await upsertRecipients(tx, plan.upsert)
       if (plan.erase) {
-        const id = await findRecipientId(tx, plan.erase)
-        if (id) {
-          await eraseRecipientMessages(tx, id)
-          await deleteRecipient(tx, id)
-        }
+        const id = (await findRecipientId(tx, plan.erase)) ?? null
+        await eraseMessagesOf(tx, id, plan.erase)
+        await redactEventsAbout(tx, plan.erase)
+        if (id) await deleteRecipient(tx, id)
       }
       for (const { subjectRef, lmsUserIds } of plan.cancel) {
         // deadline.cancelled names users by id only: they are not in this event's upserts.
@@ -104,8 +103,8 @@ export async function ingestEvent(
           variables: planned.variables,
           subjectRef: planned.subjectRef ?? null,
           foldKey: planned.foldKey ?? null,
-          state: planned.runAt && planned.runAt > now ? 'scheduled' : 'queued',
-          runAt: planned.runAt ?? now,
+          // Without a time the database's now() applies: the claim compares against the same clock.
+          ...(planned.runAt && planned.runAt > now ? { state: 'scheduled' as const, runAt: planned.runAt } : { state: 'queued' as const }),
           messageIdHeader: `<${id}@${deps.messageIdDomain}>`,
         }
       })
@@ -119,7 +118,8 @@ export async function ingestEvent(
       await insertMessages(tx, plain)
       count += plain.length
       if (count !== plan.messages.length) await setEventMessageCount(tx, eventId, count)
-      if (count > 0) await notifyWorkers(tx)
+      // Wake the workers only for mail due now; scheduled rows are found by the poll when their time comes.
+      if (rows.some((row) => row.state === 'queued')) await notifyWorkers(tx)
       return { status: 202 as const, body: { event_id: eventId, messages: count } }
     })
   } catch (error) {

@@ -1,6 +1,6 @@
 // The events table: every accepted webhook, looked up by its webhook-id for replays.
 
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Executor } from '../db/client.ts'
 import { events, type NewEvent } from '../db/schema/index.ts'
 
@@ -26,4 +26,24 @@ export async function insertEvent(db: Executor, event: NewEvent): Promise<string
 
 export async function setEventMessageCount(db: Executor, id: string, messageCount: number): Promise<void> {
   await db.update(events).set({ messageCount }).where(eq(events.id, id))
+}
+
+/**
+ * Erasure (user.deleted): stored payloads lose the person. An event about
+ * them alone keeps only its type; in events that list several users
+ * (reminders, discussion recipients) their entry is removed from the list.
+ * Scans the events table; user.deleted is rare.
+ */
+export async function redactEventsAbout(db: Executor, lmsUserId: string): Promise<void> {
+  await db.execute(sql`
+    update ${events} set data = '{"erased": true}'::jsonb
+    where data->'user'->>'id' = ${lmsUserId}`)
+  for (const list of ['users', 'recipients']) {
+    await db.execute(sql`
+      update ${events}
+      set data = jsonb_set(data, ${`{${list}}`}::text[],
+        (select coalesce(jsonb_agg(u), '[]'::jsonb) from jsonb_array_elements(data->${list}) u where u->>'id' <> ${lmsUserId}))
+      where jsonb_typeof(data->${list}) = 'array'
+        and exists (select 1 from jsonb_array_elements(data->${list}) u where u->>'id' = ${lmsUserId})`)
+  }
 }

@@ -7,6 +7,7 @@ import { TransportError, type OutgoingMail, type Transport } from '../transport/
 import { retryDelay, type RetryPolicy } from './backoff.ts'
 import {
   markDead,
+  markExhausted,
   markRetrying,
   markSent,
   recordInterrupted,
@@ -66,8 +67,9 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     })
   }
   if (message.attempts > deps.maxAttempts) {
-    const reason = `gave up: ${deps.maxAttempts} attempts used`
-    return (await markDead(db, message.id, owner, reason, record('permanent', null, reason))) ? 'dead' : 'lost-lease'
+    // Every attempt ended in a crash; none is made now, so none is recorded.
+    const reason = `gave up: all ${deps.maxAttempts} attempts were interrupted`
+    return (await markExhausted(db, message.id, owner, message.attempts, reason)) ? 'dead' : 'lost-lease'
   }
 
   let rendered: RenderedEmail

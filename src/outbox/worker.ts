@@ -38,18 +38,32 @@ export class OutboxWorker {
 
   async start(): Promise<void> {
     if (this.running) return
-    this.running = true
     this.unlisten = await this.options.database.listen(OUTBOX_CHANNEL, () => this.wake())
+    this.running = true
     this.loopDone = this.loop()
   }
 
-  /** Stops claiming, then waits for every message in flight to finish. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming, then waits for every message in flight to finish — at
+   * most `graceMs`: a send or a query that hangs must not keep the process
+   * from exiting. What is still out then keeps its lease and is taken over
+   * by another process, or by this one after a restart.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
     if (!this.running) return
     this.running = false
     this.wake()
-    await this.loopDone
-    await Promise.all(this.inflight)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)))
+    const finished = (async () => {
+      await this.loopDone
+      await Promise.all(this.inflight)
+      return 'done' as const
+    })()
+    if ((await Promise.race([finished, deadline])) === 'late') {
+      this.options.log.warn('stopped with messages still in flight; their leases will expire', { inFlight: this.inflight.size })
+    }
+    clearTimeout(timer)
     await this.unlisten?.().catch(() => {})
     this.unlisten = null
   }

@@ -13,11 +13,23 @@ import type { UserInput } from '../events/model.ts'
  */
 export async function upsertRecipients(db: Executor, users: readonly UserInput[]): Promise<Map<string, string>> {
   const byId = new Map(users.map((user) => [String(user.id), user]))
-  if (byId.size === 0) return new Map()
-  const rows = await db
+  // Sorted, so two events upserting overlapping users lock rows in one order and cannot deadlock.
+  const entries = [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const ids = new Map<string, string>()
+  for (let i = 0; i < entries.length; i += UPSERT_CHUNK) {
+    for (const row of await upsertChunk(db, entries.slice(i, i + UPSERT_CHUNK))) ids.set(row.lmsUserId, row.id)
+  }
+  return ids
+}
+
+/** Users per statement: 5 parameters each, far below Postgres's 65,535 bind parameters. */
+const UPSERT_CHUNK = 1000
+
+function upsertChunk(db: Executor, entries: [string, UserInput][]) {
+  return db
     .insert(recipients)
     .values(
-      [...byId.entries()].map(([lmsUserId, user]) => ({
+      entries.map(([lmsUserId, user]) => ({
         lmsUserId,
         email: user.email,
         name: user.name ?? null,
@@ -36,7 +48,6 @@ export async function upsertRecipients(db: Executor, users: readonly UserInput[]
       },
     })
     .returning({ id: recipients.id, lmsUserId: recipients.lmsUserId })
-  return new Map(rows.map((row) => [row.lmsUserId, row.id]))
 }
 
 export async function findRecipientId(db: Executor, lmsUserId: string): Promise<string | undefined> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { eq, sql } from 'drizzle-orm'
 import { rows } from '../../src/db/client.ts'
 import { messages, recipients } from '../../src/db/schema/index.ts'
-import { allMessages, eventually } from '../support/outbox.ts'
+import { allMessages } from '../support/outbox.ts'
 import { ADMIN, startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp-sink.ts'
 
@@ -208,8 +208,23 @@ describe('each event type, end to end', () => {
     expect(folded.map((m) => m.state)).toEqual(['sent', 'scheduled'])
     const followUp = folded[1]!
     expect(followUp.variables.count).toBe(3)
-    expect(followUp.runAt.getTime() - folded[0]!.createdAt.getTime()).toBe(15 * 60_000)
+    expect(followUp.runAt.getTime() - folded[0]!.runAt.getTime()).toBe(15 * 60_000)
     expect(sink.messages).toHaveLength(1)
+
+    // Move the clock: the follow-up went out 10 minutes ago. A repeat now is still inside its
+    // window, so it waits for the window's end; the window counts from the follow-up's send time.
+    const db = t.service.database.db
+    await db.execute(sql`update messages set state = 'sent', run_at = now() - interval '10 minutes' where id = ${followUp.id}`)
+    await db.execute(sql`update messages set run_at = now() - interval '25 minutes' where id = ${folded[0]!.id}`)
+    await t.post('system.error', { error })
+    const [next] = await rows<{ state: string; wait_s: number }>(
+      db,
+      sql`select state, extract(epoch from run_at - now())::int as wait_s from messages
+          where fold_key = 'system_error:backup-disk' order by created_at desc limit 1`,
+    )
+    expect(next?.state).toBe('scheduled')
+    expect(next!.wait_s).toBeGreaterThan(4 * 60 - 5)
+    expect(next!.wait_s).toBeLessThanOrEqual(5 * 60)
   })
 
   test('user.updated: no email, the profile changes', async () => {
@@ -221,23 +236,28 @@ describe('each event type, end to end', () => {
     expect(sink.messages).toHaveLength(0)
   })
 
-  test('user.deleted: no email; the person is erased and their pending messages cancelled', async () => {
-    const carol = { id: 'u-carol', email: 'carol@learner.test', name: 'Carol' }
+  test('user.deleted: no email; the person is erased from recipients, messages, admin alerts and stored events', async () => {
+    const carol = { id: 'u-carol', email: 'carol@learner.test', name: 'Carol Danvers' }
     const item = { id: 'a-10', kind: 'assignment', title: 'Final', due_at: new Date(Date.now() + 72 * 3_600_000).toISOString() }
-    await t.post('deadline.scheduled', { users: [carol], course, item })
+    await deliver('user.registered', { user: carol }, 2) // her welcome, and an admin alert naming her
+    await t.post('deadline.scheduled', { users: [carol, ada], course, item })
     const response = await t.post('user.deleted', { user: { id: carol.id } })
     expect(((await response.json()) as { messages: number }).messages).toBe(0)
-    expect(await t.service.database.db.select().from(recipients).where(eq(recipients.lmsUserId, carol.id))).toHaveLength(0)
-    const [left] = await rows<{ n: number }>(
-      t.service.database.db,
-      sql`select count(*)::int as n from messages where to_address = ${carol.email} or variables::text like ${'%' + carol.email + '%'}`,
-    )
-    expect(left?.n).toBe(0)
-    const cancelled = (await allMessages(t.service.database.db)).filter((m) => m.subjectRef === 'deadline:a-10')
-    expect(cancelled.map((m) => [m.state, m.toAddress])).toEqual([
-      ['cancelled', 'erased'],
-      ['cancelled', 'erased'],
-    ])
+    const db = t.service.database.db
+    expect(await db.select().from(recipients).where(eq(recipients.lmsUserId, carol.id))).toHaveLength(0)
+    for (const needle of [carol.email, carol.name]) {
+      const [left] = await rows<{ messages: number; events: number }>(
+        db,
+        sql`select (select count(*)::int from messages where to_address = ${needle} or variables::text like ${'%' + needle + '%'}
+                      or subject like ${'%' + needle + '%'}) as messages,
+                   (select count(*)::int from events where data::text like ${'%' + needle + '%'}) as events`,
+      )
+      expect(left).toEqual({ messages: 0, events: 0 })
+    }
+    const reminders = (await allMessages(db)).filter((m) => m.subjectRef === 'deadline:a-10')
+    expect(reminders.filter((m) => m.toAddress === 'erased').map((m) => m.state)).toEqual(['cancelled', 'cancelled'])
+    // Ada's reminders for the same item are untouched.
+    expect(reminders.filter((m) => m.toAddress === ada.email).map((m) => m.state)).toEqual(['scheduled', 'scheduled'])
   })
 })
 
@@ -270,5 +290,4 @@ test('a ready service answers /healthz and /readyz', async () => {
   const ready = await t.send(new Request('http://belfry.test/readyz'))
   expect(ready.status).toBe(200)
   expect(await ready.json()).toEqual({ status: 'ready', database: 'ok', migrations: 'applied' })
-  await eventually(async () => true)
 })

@@ -2,6 +2,8 @@
 // rejected request stores nothing at all.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { sql } from 'drizzle-orm'
+import { rows } from '../../src/db/client.ts'
 import { randomSecret, signedRequest } from '../support/webhooks.ts'
 import { startTestService, type TestService } from '../support/service.ts'
 
@@ -138,15 +140,32 @@ describe('POST /v1/events', () => {
     expect(after.messages).toBe(before.messages + 2)
   })
 
-  test('the event is stored with its type and the raw data, and user upserts keep known fields', async () => {
-    await t.post('user.updated', { user: { id: 'u-2', email: 'bo@learner.test', name: 'Bo', timezone: 'Asia/Tokyo' } })
+  test('the event is stored with its type and data, and user upserts keep fields an event leaves out', async () => {
+    const response = await t.post('user.updated', { user: { id: 'u-2', email: 'bo@learner.test', name: 'Bo', timezone: 'Asia/Tokyo' } })
+    const { event_id } = (await response.json()) as { event_id: string }
     await t.post('user.updated', { user: { id: 'u-2', email: 'bo@new.test' } })
-    const { rows } = await import('../../src/db/client.ts')
-    const { sql } = await import('drizzle-orm')
+    const db = t.service.database.db
+    const [event] = await rows<{ type: string; data: { user: { email: string } } }>(
+      db,
+      sql`select type, data from events where id = ${event_id}`,
+    )
+    expect(event?.type).toBe('user.updated')
+    expect(event?.data.user.email).toBe('bo@learner.test')
     const [bo] = await rows<{ email: string; name: string; timezone: string }>(
-      t.service.database.db,
+      db,
       sql`select email, name, timezone from recipients where lms_user_id = 'u-2'`,
     )
     expect(bo).toEqual({ email: 'bo@new.test', name: 'Bo', timezone: 'Asia/Tokyo' })
+  })
+
+  test('a fan-out of 5,200 reminders is stored whole (more rows than one INSERT can bind)', async () => {
+    const users = Array.from({ length: 2600 }, (_, i) => ({ id: i, email: `l${i}@x.test` }))
+    const response = await t.post('deadline.scheduled', {
+      users,
+      course: { id: 'big', title: 'MOOC' },
+      item: { id: 'big-1', kind: 'quiz', title: 'Quiz', due_at: new Date(Date.now() + 72 * 3_600_000).toISOString() },
+    })
+    expect(response.status).toBe(202)
+    expect(((await response.json()) as { messages: number }).messages).toBe(5200)
   })
 })

@@ -4,7 +4,8 @@
 // runs out; two workers never send one row twice.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { claimDue } from '../../src/outbox/queries.ts'
+import { messages } from '../../src/db/schema/index.ts'
+import { claimDue, markSent } from '../../src/outbox/queries.ts'
 import { allMessages, attemptsOf, eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
@@ -112,14 +113,68 @@ describe('outbox delivery over SMTP', () => {
     ])
   })
 
-  test('a row leased by a live sender is not taken by another worker', async () => {
+  test('a row leased by a live sender is not taken by another worker, which still sends the rest', async () => {
     const api = await start({ ROLE: 'api' })
     await api.post('password_reset.requested', reset('r5'))
     await claimDue(api.service.database.db, 'busy-process', 10, 60_000)
+    await api.post('password_reset.requested', reset('r6'))
     await start({}, api.testDb)
+    const [received] = await sink.waitFor(1, 10_000)
     await Bun.sleep(300)
+    expect(sink.messages).toHaveLength(1)
+    expect(received!.envelope.to).toEqual(['r6@learner.test'])
+    const leased = (await allMessages(api.service.database.db)).find((m) => m.toAddress === 'r5@learner.test')
+    expect([leased?.state, leased?.leaseOwner]).toEqual(['sending', 'busy-process'])
+  })
+
+  test('a message whose template cannot render is dead at once, with the reason', async () => {
+    const api = await start({ ROLE: 'api' })
+    await api.post('password_reset.requested', reset('r7'))
+    const db = api.service.database.db
+    await db.update(messages).set({ notification: 'no_such_notification' })
+    await start({}, api.testDb)
+    const row = await eventually(async () => {
+      const [m] = await allMessages(db)
+      return m?.state === 'dead' && m
+    })
+    expect(row.lastError).toContain('render failed')
+    expect((await attemptsOf(db, row.id)).map((a) => [a.outcome, a.code])).toEqual([['permanent', 'render']])
     expect(sink.messages).toHaveLength(0)
-    expect((await allMessages(api.service.database.db))[0]?.leaseOwner).toBe('busy-process')
+  })
+
+  test('a message that crashed its sender MAX_ATTEMPTS times is dead, with no attempt invented', async () => {
+    const api = await start({ ROLE: 'api', MAX_ATTEMPTS: '2' })
+    await api.post('password_reset.requested', reset('r8'))
+    const db = api.service.database.db
+    for (const owner of ['crash-1', 'crash-2']) {
+      expect(await claimDue(db, owner, 10, 1)).toHaveLength(1)
+      await Bun.sleep(10)
+    }
+    await start({ MAX_ATTEMPTS: '2' }, api.testDb)
+    const row = await eventually(async () => {
+      const [m] = await allMessages(db)
+      return m?.state === 'dead' && m
+    })
+    expect(row.lastError).toContain('interrupted')
+    // The second crash is recorded when the row is taken over; nothing after it.
+    expect((await attemptsOf(db, row.id)).map((a) => [a.attempt, a.outcome])).toEqual([[2, 'interrupted']])
+    expect(sink.messages).toHaveLength(0)
+  })
+
+  test('a sender whose lease was taken over cannot settle the newer claim', async () => {
+    const api = await start({ ROLE: 'api' })
+    await api.post('password_reset.requested', reset('r9'))
+    const db = api.service.database.db
+    const [first] = await claimDue(db, 'slow-process', 10, 1)
+    await Bun.sleep(10)
+    const [second] = await claimDue(db, 'slow-process', 10, 60_000) // the same process, claiming it again
+    const record = { transport: 'smtp', outcome: 'sent' as const, code: '250', response: 'ok', startedAt: new Date() }
+    expect(await markSent(db, first!.id, 'slow-process', 'subject', { ...record, attempt: first!.attempts })).toBe(false)
+    expect((await allMessages(db))[0]?.state).toBe('sending')
+    expect(await markSent(db, second!.id, 'slow-process', 'subject', { ...record, attempt: second!.attempts })).toBe(true)
+    expect((await allMessages(db))[0]?.state).toBe('sent')
+    // Both sends happened, so both are on record.
+    expect((await attemptsOf(db, first!.id)).map((a) => a.attempt)).toEqual([1, 2])
   })
 
   test('two workers on one database never send the same row twice', async () => {
