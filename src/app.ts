@@ -33,6 +33,9 @@ export function createApp(deps: AppDeps) {
       set.status = 500
       return new AppError('internal', 'something went wrong on our side; the request was not stored').toJSON()
     })
+    .get('/robots.txt', () => new Response(Bun.file(new URL('../public/robots.txt', import.meta.url)), {
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+    }))
     .use(healthRoutes(deps.database))
     .use(eventRoutes(deps.events))
 }

@@ -291,3 +291,9 @@ test('a ready service answers /healthz and /readyz', async () => {
   expect(ready.status).toBe(200)
   expect(await ready.json()).toEqual({ status: 'ready', database: 'ok', migrations: 'applied' })
 })
+
+test('robots.txt keeps learner pages out of search engines', async () => {
+  const response = await t.send(new Request('http://belfry.test/robots.txt'))
+  expect(response.status).toBe(200)
+  expect(await response.text()).toContain('Disallow: /')
+})
