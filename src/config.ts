@@ -34,6 +34,8 @@ export interface Config {
   retryMaxMs: number
   leaseMs: number
   defaultLocale: string
+  /** Non-essential immediate emails per recipient per course per rolling day; the rest go to the digest. */
+  budgetPerDay: number
   /** Milliseconds before `due_at` at which deadline reminders go out, longest first. */
   reminderOffsets: number[]
   /** Milliseconds before `starts_at` at which session reminders go out, longest first. */
@@ -189,6 +191,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     retryMaxMs,
     leaseMs: integer(env, 'LEASE_MS', 60_000, 1000),
     defaultLocale: locale(env, 'DEFAULT_LOCALE', 'en'),
+    budgetPerDay: integer(env, 'BUDGET_PER_DAY', 10, 1, 10_000),
     reminderOffsets: offsets(env, 'REMINDER_OFFSETS', '48h,2h'),
     sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),

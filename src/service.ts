@@ -12,6 +12,9 @@ import type { Logger } from './log.ts'
 import type { Renderer } from './outbox/deliver.ts'
 import type { ClaimedMessage } from './outbox/queries.ts'
 import { OutboxWorker } from './outbox/worker.ts'
+import { preferenceGate } from './preferences/gate.ts'
+import { learnerLinks, unsubscribeHeaders } from './preferences/links.ts'
+import { TokenSigner } from './preferences/tokens.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
@@ -24,6 +27,8 @@ export interface Service {
   config: Readonly<Config>
   database: Database
   secrets: Secrets
+  /** Signs and checks the tokens in learner links. */
+  signer: TokenSigner
   templates: TemplateStore
   transport: Transport
   app: App
@@ -75,6 +80,8 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   log.info('transport ready', { transport: transport.name })
 
   const context = contextFromConfig(config)
+  const signer = new TokenSigner([secrets.appSecret])
+  const linksFor = (message: ClaimedMessage) => learnerLinks(signer, config.publicUrl, message)
   const renderer: Renderer = {
     render: (message: ClaimedMessage) =>
       templates.render(message.notification, {
@@ -84,7 +91,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
           ? ((message.variables.user as { timezone?: string } | undefined)?.timezone ?? null)
           : null,
         variables: message.variables,
-        context,
+        context: { ...context, links: linksFor(message) },
       }),
   }
 
@@ -110,6 +117,8 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       database,
       transport,
       renderer,
+      gate: preferenceGate(database.db, { budgetPerDay: config.budgetPerDay }),
+      headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       log: log.child({ component: 'worker' }),
       mailFrom: config.mailFrom,
       maxAttempts: config.maxAttempts,
@@ -133,6 +142,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     config,
     database,
     secrets,
+    signer,
     templates,
     transport,
     app,

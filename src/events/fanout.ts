@@ -24,6 +24,8 @@ export interface PlannedMessage {
   lmsUserId: string | null
   locale: string
   variables: Record<string, unknown>
+  /** The course it is about, when there is one. */
+  courseId?: string
   /** Later than now for reminders; absent means "as soon as possible". */
   runAt?: Date
   subjectRef?: string
@@ -72,6 +74,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
     lmsUserId: String(user.id),
     locale: user.locale ?? settings.defaultLocale,
     variables: { user, ...variables },
+    ...(variables.course ? { courseId: String((variables.course as { id: string | number }).id) } : {}),
   })
   const admins = (notification: string, variables: Record<string, unknown>, extra: Partial<PlannedMessage> = {}) =>
     settings.adminEmails.map(

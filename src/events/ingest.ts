@@ -101,6 +101,7 @@ export async function ingestEvent(
           toName: planned.toName,
           locale: planned.locale,
           variables: planned.variables,
+          courseId: planned.courseId ?? null,
           subjectRef: planned.subjectRef ?? null,
           foldKey: planned.foldKey ?? null,
           // Without a time the database's now() applies: the claim compares against the same clock.

@@ -8,6 +8,7 @@ import { retryDelay, type RetryPolicy } from './backoff.ts'
 import {
   markDead,
   markExhausted,
+  markHeld,
   markRetrying,
   markSent,
   recordInterrupted,
@@ -26,6 +27,17 @@ export interface Renderer {
   render(message: ClaimedMessage): RenderedEmail
 }
 
+/** What the preference check says about a message about to be sent. */
+export type GateDecision =
+  | { action: 'send' }
+  | { action: 'skip'; reason: string }
+  | { action: 'digest'; runAt: Date; reason: string }
+
+/** Decides, for a whole claimed batch at once, which messages go out now. */
+export interface Gate {
+  decide(batch: readonly ClaimedMessage[]): Promise<Map<string, GateDecision>>
+}
+
 export interface DeliveryDeps {
   db: Db
   transport: Transport
@@ -38,11 +50,20 @@ export interface DeliveryDeps {
   headersFor?(message: ClaimedMessage): Record<string, string>
 }
 
-export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'lost-lease'
+export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'lost-lease'
 
 /** Provider text can be long and multi-line; keep what an admin needs to read. */
 function clip(text: string, max = 1000): string {
   return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+/** Carries out a gate decision other than `send`. */
+export async function hold(db: Db, message: ClaimedMessage, owner: string, decision: Exclude<GateDecision, { action: 'send' }>) {
+  const outcome =
+    decision.action === 'skip'
+      ? ({ state: 'skipped', reason: decision.reason } as const)
+      : ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
+  return (await markHeld(db, message.id, owner, message.attempts, outcome)) ? outcome.state : 'lost-lease'
 }
 
 export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner: string): Promise<DeliveryOutcome> {

@@ -113,6 +113,7 @@ export interface ClaimedMessage {
   messageIdHeader: string
   attempts: number
   recipientId: string | null
+  courseId: string | null
   /** `sending` when an earlier lease expired: that process stopped mid-send. */
   previousState: MessageState
 }
@@ -157,7 +158,7 @@ export async function claimDue(db: Executor, owner: string, limit: number, lease
       where m.id = picked.id
       returning m.id, m.notification, m.category, m.to_address as "toAddress", m.to_name as "toName", m.locale,
                 m.variables, m.message_id_header as "messageIdHeader", m.attempts, m.recipient_id as "recipientId",
-                picked.previous_state as "previousState"`,
+                m.course_id as "courseId", picked.previous_state as "previousState"`,
   )
   // postgres.js hands jsonb back parsed; keep one shape whatever the driver.
   return claimed.map((row) => ({
@@ -227,6 +228,34 @@ export async function markExhausted(db: Executor, id: string, owner: string, att
   const updated = await db
     .update(messages)
     .set({ state: 'dead', lastError: error, leaseOwner: null, leaseUntil: null, updatedAt: sql`now()` })
+    .where(and(eq(messages.id, id), eq(messages.leaseOwner, owner), eq(messages.attempts, attempt), eq(messages.state, 'sending')))
+    .returning({ id: messages.id })
+  return updated.length > 0
+}
+
+/**
+ * Settles a claimed row without sending it: skipped by a preference, or
+ * folded into a digest due at `runAt`. No attempt was made, so the one
+ * counted at claim time is given back. Same lease check as finish().
+ */
+export async function markHeld(
+  db: Executor,
+  id: string,
+  owner: string,
+  attempt: number,
+  outcome: { state: 'skipped' | 'digested'; reason: string; runAt?: Date },
+): Promise<boolean> {
+  const updated = await db
+    .update(messages)
+    .set({
+      state: outcome.state,
+      reason: outcome.reason,
+      ...(outcome.runAt ? { runAt: outcome.runAt } : {}),
+      attempts: sql`${messages.attempts} - 1`,
+      leaseOwner: null,
+      leaseUntil: null,
+      updatedAt: sql`now()`,
+    })
     .where(and(eq(messages.id, id), eq(messages.leaseOwner, owner), eq(messages.attempts, attempt), eq(messages.state, 'sending')))
     .returning({ id: messages.id })
   return updated.length > 0

@@ -7,11 +7,13 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Database } from '../db/client.ts'
-import { deliver, type DeliveryDeps, type DeliveryOutcome } from './deliver.ts'
-import { claimDue, OUTBOX_CHANNEL } from './queries.ts'
+import { deliver, hold, type DeliveryDeps, type DeliveryOutcome, type Gate, type GateDecision } from './deliver.ts'
+import { claimDue, OUTBOX_CHANNEL, type ClaimedMessage } from './queries.ts'
 
 export interface WorkerOptions extends Omit<DeliveryDeps, 'db'> {
   database: Database
+  /** The preference check; without one every message is sent. */
+  gate?: Gate
   concurrency: number
   leaseMs: number
   /** Longest sleep between two claims when nothing wakes the worker. */
@@ -87,11 +89,28 @@ export class OutboxWorker {
           // The database is away (restart, network): keep trying at the poll rate.
           log.error('claim failed', { error })
         }
-        for (const message of claimed) this.track(message.id, deliver({ ...this.options, db: database.db }, message, this.owner))
+        if (claimed.length > 0) this.dispatch(claimed)
         // A full batch means more may be waiting: claim again before sleeping.
         if (claimed.length === free && this.running) continue
       }
       await this.sleep(pollMs)
+    }
+  }
+
+  /** Asks the gate about the batch, then sends, skips or folds each message. */
+  private dispatch(claimed: ClaimedMessage[]): void {
+    const db = this.options.database.db
+    const decisions = this.options.gate ? this.options.gate.decide(claimed) : Promise.resolve(new Map<string, GateDecision>())
+    for (const message of claimed) {
+      this.track(
+        message.id,
+        decisions.then((byId) => {
+          const decision = byId.get(message.id) ?? { action: 'send' }
+          return decision.action === 'send'
+            ? deliver({ ...this.options, db }, message, this.owner)
+            : hold(db, message, this.owner, decision)
+        }),
+      )
     }
   }
 

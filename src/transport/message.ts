@@ -4,7 +4,17 @@
 // Message-ID as the bytes a mail server would receive.
 
 import type { SendMailOptions } from 'nodemailer'
-import type { OutgoingMail } from './types.ts'
+import { TransportError, type OutgoingMail } from './types.ts'
+
+/** A header value with a line break could smuggle in headers of its own. */
+function checkedHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) {
+      throw new TransportError('permanent', `header ${JSON.stringify(name)} contains a line break`, 'EHEADER')
+    }
+  }
+  return { ...headers }
+}
 
 export function mailOptions(mail: OutgoingMail): SendMailOptions {
   return {
@@ -16,6 +26,6 @@ export function mailOptions(mail: OutgoingMail): SendMailOptions {
     subject: mail.subject,
     text: mail.text,
     html: mail.html,
-    headers: { ...mail.headers },
+    headers: checkedHeaders(mail.headers),
   }
 }

@@ -1,4 +1,5 @@
 export * from './events.ts'
 export * from './messages.ts'
+export * from './preferences.ts'
 export * from './recipients.ts'
 export * from './settings.ts'

@@ -36,6 +36,10 @@ export const messages = pgTable(
     locale: text().notNull(),
     /** Everything the template needs, captured at fan-out so a send does not depend on later events. */
     variables: jsonb().$type<Record<string, unknown>>().notNull(),
+    /** The LMS course this message is about, if any: what a course mute, the budget and digests group by. */
+    courseId: text(),
+    /** For a message folded into a digest: the digest message that carried it (null while it waits). */
+    digestId: uuid(),
     /** What this message is about, for cancelling and rescheduling: `deadline:<item id>`, `session:<id>`. */
     subjectRef: text(),
     /** Folds repeats into one message (admin system errors by fingerprint). */
@@ -67,6 +71,12 @@ export const messages = pgTable(
     index().on(table.subjectRef),
     index().on(table.foldKey),
     index().on(table.state, table.createdAt),
+    // Digest items waiting for their digest, by when it is due.
+    index('messages_digest_wait_idx')
+      .on(table.runAt)
+      .where(sql`${table.state} = 'digested' and ${table.digestId} is null`),
+    // The notification budget counts a recipient's recent mail per course.
+    index('messages_budget_idx').on(table.recipientId, table.courseId, table.sentAt),
   ],
 )
 

@@ -10,6 +10,8 @@ export const recipients = pgTable(
     name: text(),
     locale: text(),
     timezone: text(),
+    /** Set when the learner unsubscribed from everything non-essential; only they can undo it. */
+    unsubscribedAt: timestamp({ withTimezone: true }),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },

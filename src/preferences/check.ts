@@ -1,0 +1,51 @@
+// May this message be sent now? Decided when the worker is about to send,
+// not at ingest, so a preference changed after the event was queued is
+// honoured. Pure: the facts come from loadGateFacts, one query per batch.
+
+import type { GateFacts, GateSubject } from './queries.ts'
+import { DIGEST_CATEGORY, ESSENTIAL_NOTIFICATIONS, isLearnerCategory } from './categories.ts'
+import { nextDigestTime } from './schedule.ts'
+
+/** The closed set of reasons a skipped message keeps (unsubscribing from everything is a preference too). */
+export type SkipReason = 'preference' | 'course_muted' | 'suppressed'
+
+export type Decision =
+  | { action: 'send' }
+  | { action: 'skip'; reason: SkipReason }
+  /** Fold into the digest due at `runAt`; `reason` says why (`preference` or `budget`). */
+  | { action: 'digest'; runAt: Date; reason: 'preference' | 'budget' }
+
+export interface GatePolicy {
+  budgetPerDay: number
+}
+
+export function decide(
+  message: GateSubject & { notification: string },
+  facts: GateFacts | undefined,
+  policy: GatePolicy,
+  now: Date,
+): Decision {
+  // Nothing at all reaches a suppressed address: not even a password reset.
+  if (facts?.suppressed) return { action: 'skip', reason: 'suppressed' }
+  if (ESSENTIAL_NOTIFICATIONS.has(message.notification)) return { action: 'send' }
+  // Admin alerts and anything without a learner behind it answer to the suppression list only.
+  if (!facts || message.recipientId === null) return { action: 'send' }
+  if (message.category === DIGEST_CATEGORY) return facts.unsubscribed ? { action: 'skip', reason: 'preference' } : { action: 'send' }
+  if (!isLearnerCategory(message.category)) return { action: 'send' }
+
+  if (facts.unsubscribed) return { action: 'skip', reason: 'preference' }
+  if (facts.courseMuted) return { action: 'skip', reason: 'course_muted' }
+  switch (facts.frequency) {
+    case 'off':
+      return { action: 'skip', reason: 'preference' }
+    case 'daily':
+    case 'weekly':
+      return { action: 'digest', runAt: nextDigestTime(now, facts.timeZone, facts.frequency), reason: 'preference' }
+    case 'immediately':
+      if (message.courseId !== null && facts.budgetUsed >= policy.budgetPerDay && message.category !== 'account') {
+        // Over the day's budget for this course: it waits for tomorrow morning's digest instead of being lost.
+        return { action: 'digest', runAt: nextDigestTime(now, facts.timeZone, 'daily'), reason: 'budget' }
+      }
+      return { action: 'send' }
+  }
+}

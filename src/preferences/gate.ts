@@ -1,0 +1,17 @@
+// The outbox's Gate, backed by the learner's preferences: one query for the
+// claimed batch, then the pure decide() per message.
+
+import type { Db } from '../db/client.ts'
+import type { Gate, GateDecision } from '../outbox/deliver.ts'
+import { decide, type GatePolicy } from './check.ts'
+import { loadGateFacts } from './queries.ts'
+
+export function preferenceGate(db: Db, policy: GatePolicy, now: () => Date = () => new Date()): Gate {
+  return {
+    async decide(batch) {
+      const facts = await loadGateFacts(db, batch)
+      const at = now()
+      return new Map<string, GateDecision>(batch.map((message) => [message.id, decide(message, facts.get(message.id), policy, at)]))
+    },
+  }
+}

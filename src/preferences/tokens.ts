@@ -1,0 +1,68 @@
+// Signed tokens for the learner pages reached from an email: the preference
+// page and one-click unsubscribe. No login, no expiry (an unsubscribe link in
+// a years-old email must still work), so the token itself is the credential:
+//
+//   <kid>.<payload>.<mac>   all base64url
+//
+// payload is the recipient id (and the category, for unsubscribe links);
+// mac is HMAC-SHA256 over purpose and payload with APP_SECRET, cut to 128
+// bits; kid names the secret that signed it, so a rotated secret can still
+// verify old links while new ones use the new secret. Anything that does not
+// verify is simply "not found": a forger learns nothing, not even whether a
+// recipient exists.
+
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+
+export type TokenPurpose = 'preferences' | 'unsubscribe'
+
+export interface TokenSubject {
+  recipientId: string
+  category?: string
+}
+
+const MAC_BYTES = 16
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const CATEGORY = /^[a-z_]{1,40}$/
+
+function keyId(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url').slice(0, 6)
+}
+
+function mac(secret: string, purpose: TokenPurpose, payload: string): Buffer {
+  return createHmac('sha256', secret).update(`belfry-token\n${purpose}\n${payload}`).digest().subarray(0, MAC_BYTES)
+}
+
+export class TokenSigner {
+  private readonly byKid: Map<string, string>
+  private readonly current: string
+
+  /** `secrets[0]` signs; every one of them verifies. */
+  constructor(secrets: readonly string[]) {
+    if (secrets.length === 0) throw new Error('TokenSigner needs at least one secret')
+    this.current = secrets[0]!
+    this.byKid = new Map(secrets.map((secret) => [keyId(secret), secret]))
+  }
+
+  sign(purpose: TokenPurpose, subject: TokenSubject): string {
+    const payload = Buffer.from(
+      subject.category ? `${subject.recipientId}:${subject.category}` : subject.recipientId,
+    ).toString('base64url')
+    return `${keyId(this.current)}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
+  }
+
+  /** The subject of a genuine token of this purpose, or null for anything else. */
+  verify(purpose: TokenPurpose, token: string): TokenSubject | null {
+    const parts = token.split('.')
+    if (parts.length !== 3 || token.length > 200) return null
+    const [kid, payload, signature] = parts as [string, string, string]
+    const secret = this.byKid.get(kid)
+    if (!secret) return null
+    const given = Buffer.from(signature, 'base64url')
+    const expected = mac(secret, purpose, payload)
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
+    const [recipientId, category, extra] = Buffer.from(payload, 'base64url').toString('utf8').split(':')
+    if (!recipientId || !UUID.test(recipientId) || extra !== undefined) return null
+    if (purpose === 'unsubscribe' && (!category || !CATEGORY.test(category))) return null
+    return category ? { recipientId, category } : { recipientId }
+  }
+}
