@@ -2,19 +2,24 @@
 // renderer. Handlers throw AppError; this turns it into a JSON answer.
 
 import { Elysia } from 'elysia'
+import { assetRoutes, loadAssets } from './assets/routes.ts'
 import type { Database } from './db/client.ts'
 import { AppError } from './errors.ts'
 import { eventRoutes, type EventRoutesDeps } from './events/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import type { Logger } from './log.ts'
+import { preferenceRoutes, type PreferenceRoutesDeps } from './preferences/routes.ts'
 
 export interface AppDeps {
   database: Database
   events: EventRoutesDeps
+  /** The learner pages; their CSS and htmx URLs come from the assets loaded here. */
+  preferences: Omit<PreferenceRoutesDeps, 'assets'>
   log: Logger
 }
 
 export function createApp(deps: AppDeps) {
+  const assets = loadAssets()
   return new Elysia()
     .onError(({ error, code, set, request }) => {
       if (error instanceof AppError) {
@@ -38,6 +43,8 @@ export function createApp(deps: AppDeps) {
     }))
     .use(healthRoutes(deps.database))
     .use(eventRoutes(deps.events))
+    .use(assetRoutes(assets))
+    .use(preferenceRoutes({ ...deps.preferences, assets: { css: assets.css.url, htmx: assets.htmx.url } }))
 }
 
 export type App = ReturnType<typeof createApp>

@@ -8,6 +8,7 @@ import { createApp, type App } from './app.ts'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
 import { applyMigrations } from './db/migrate.ts'
+import { startJobs, type Jobs } from './jobs/index.ts'
 import type { Logger } from './log.ts'
 import type { Renderer } from './outbox/deliver.ts'
 import type { ClaimedMessage } from './outbox/queries.ts'
@@ -34,6 +35,8 @@ export interface Service {
   app: App
   /** Present unless ROLE=api. */
   worker: OutboxWorker | null
+  /** The scheduled jobs (digests); present unless ROLE=api. */
+  jobs: Jobs | null
   /** The port actually listened on (PORT=0 picks a free one). */
   port: number | null
   stop(): Promise<void>
@@ -109,6 +112,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       },
       webhookSecrets: () => secrets.webhookSecrets,
     },
+    preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
   })
 
   let worker: OutboxWorker | null = null
@@ -131,6 +135,18 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     log.info('worker started', { owner: worker.owner, concurrency: config.workerConcurrency })
   }
 
+  let jobs: Jobs | null = null
+  if (config.role !== 'api') {
+    jobs = startJobs({
+      database,
+      log,
+      templates,
+      context,
+      messageIdDomain: mailFromDomain(config.mailFrom),
+    })
+    log.info('scheduler started', { next: jobs.nextRuns() })
+  }
+
   let port: number | null = null
   if (options.listen !== false && config.role !== 'worker') {
     app.listen({ port: config.port, hostname: '0.0.0.0' })
@@ -147,10 +163,13 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     transport,
     app,
     worker,
+    jobs,
     port,
     async stop() {
       // New requests first, then the worker finishes what it holds, then the connections go.
       if (app.server) await app.stop()
+      // A digest job running now queues its rows before the worker stops claiming.
+      await jobs?.stop()
       await worker?.stop()
       await transport.close()
       if (!options.database) await database.close()

@@ -26,6 +26,8 @@ export interface Database {
   listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
   /** Runs `work` while holding a session-level advisory lock, so only one process does it at a time. */
   withAdvisoryLock<T>(key: number, work: () => Promise<T>): Promise<T>
+  /** Like withAdvisoryLock, but never waits: when another session holds the lock, resolves `{ acquired: false }` at once. */
+  tryAdvisoryLock<T>(key: number, work: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>
   close(): Promise<void>
 }
 
@@ -76,6 +78,20 @@ function openPostgres(url: string, poolSize: number): Database {
         session.release()
       }
     },
+    async tryAdvisoryLock(key, work) {
+      const session = await client.reserve()
+      try {
+        const [row] = await session<{ locked: boolean }[]>`select pg_try_advisory_lock(${key}) as locked`
+        if (!row?.locked) return { acquired: false }
+        try {
+          return { acquired: true, value: await work() }
+        } finally {
+          await session`select pg_advisory_unlock(${key})`
+        }
+      } finally {
+        session.release()
+      }
+    },
     close: () => client.end({ timeout: 5 }),
   }
 }
@@ -83,6 +99,7 @@ function openPostgres(url: string, poolSize: number): Database {
 async function openPglite(dataDir: string): Promise<Database> {
   const client = await PGlite.create(pgliteDir(dataDir))
   const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Db
+  const held = new Set<number>()
   return {
     db,
     driver: 'pglite',
@@ -92,6 +109,16 @@ async function openPglite(dataDir: string): Promise<Database> {
     },
     // PGlite is one session inside this one process: nobody else can race us.
     withAdvisoryLock: (_key, work) => work(),
+    // ...but two callers in it can: the keys held here stand in for Postgres's lock table.
+    async tryAdvisoryLock(key, work) {
+      if (held.has(key)) return { acquired: false }
+      held.add(key)
+      try {
+        return { acquired: true, value: await work() }
+      } finally {
+        held.delete(key)
+      }
+    },
     close: () => client.close(),
   }
 }

@@ -51,10 +51,12 @@ export async function cancelPending(
  */
 export async function eraseMessagesOf(db: Executor, recipientId: string | null, lmsUserId: string): Promise<void> {
   const concerns = sql`(${recipientId ? sql`recipient_id = ${recipientId} or ` : sql``}variables->'user'->>'id' = ${lmsUserId})`
+  // Digest items still waiting for their digest are pending too.
+  const unsent = sql`(state in ('scheduled', 'queued', 'retrying', 'sending') or (state = 'digested' and digest_id is null))`
   await db.execute(sql`
     update ${messages}
-    set state = case when state in ('scheduled', 'queued', 'retrying', 'sending') then 'cancelled'::message_state else state end,
-        reason = case when state in ('scheduled', 'queued', 'retrying', 'sending') then 'recipient erased' else reason end,
+    set state = case when ${unsent} then 'cancelled'::message_state else state end,
+        reason = case when ${unsent} then 'recipient erased' else reason end,
         to_address = case when recipient_id is not null then 'erased' else to_address end,
         to_name = case when recipient_id is not null then null else to_name end,
         variables = '{}'::jsonb, subject = null, lease_owner = null, lease_until = null, updated_at = now()

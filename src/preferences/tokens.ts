@@ -58,6 +58,9 @@ export class TokenSigner {
     const secret = this.byKid.get(kid)
     if (!secret) return null
     const given = Buffer.from(signature, 'base64url')
+    // Base64 decoding forgives a changed final character (its spare bits) and stray
+    // symbols; only the one canonical spelling of the MAC is the token.
+    if (given.toString('base64url') !== signature) return null
     const expected = mac(secret, purpose, payload)
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
     const [recipientId, category, extra] = Buffer.from(payload, 'base64url').toString('utf8').split(':')

@@ -16,8 +16,8 @@ import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
 import { canonicalLocale, createHandlebars, type HandlebarsInstance } from './helpers.ts'
 import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions } from './render.ts'
 
-/** DESIGN.md's categories; a template names one in its front matter. */
-export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'discussions', 'announcements', 'admin'] as const
+/** DESIGN.md's categories, plus `digest` for the digest email itself; a template names one in its front matter. */
+export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'discussions', 'announcements', 'admin', 'digest'] as const
 export type Category = (typeof CATEGORIES)[number]
 
 /** Front matter keys a template may set; anything else is a typo we would rather hear about. */

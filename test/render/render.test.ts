@@ -36,6 +36,7 @@ const keyLinks: Record<string, string[]> = {
   admin_user_registered: [],
   admin_enrollment: ['https://lms.example.com/courses/3'],
   admin_system_error: [],
+  digest: ['https://lms.example.com/courses/3', 'https://lms.example.com/courses/3/threads/2', 'https://lms.example.com/courses/3/assignments/5'],
 }
 
 const subjects: Record<string, string> = {
@@ -50,6 +51,7 @@ const subjects: Record<string, string> = {
   admin_user_registered: 'New user: Ada Lovelace',
   admin_enrollment: 'New enrollment: Ada Lovelace in Intro to Analytical Engines ($49.50)',
   admin_system_error: '[critical] transport.smtp: connect ECONNREFUSED 10.0.0.5:587',
+  digest: 'Your daily digest: 3 updates',
 }
 
 describe('every notification', () => {

@@ -60,4 +60,24 @@ export const samples: Record<string, Record<string, unknown>> = {
     first_seen: '2025-03-10T13:40:00Z',
     last_seen: '2025-03-10T13:55:00Z',
   },
+  // As src/jobs/digests.ts builds it: each item's title is its own email's subject.
+  digest: {
+    user: ada,
+    period: 'daily',
+    weekly: false,
+    count: 3,
+    more: 0,
+    courses: [
+      {
+        id: course.id,
+        title: course.title,
+        url: course.url,
+        items: [
+          { title: 'Charles Babbage replied in "Week 2: loops on the Engine"', url: 'https://lms.example.com/courses/3/threads/2', notification: 'discussion_update' },
+          { title: 'Due in 2 hours: Essay 1', url: 'https://lms.example.com/courses/3/assignments/5', notification: 'deadline_reminder' },
+        ],
+      },
+      { id: null, title: null, url: null, items: [{ title: 'Welcome to Northwind Academy', url: null, notification: 'welcome' }] },
+    ],
+  },
 }

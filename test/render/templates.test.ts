@@ -15,7 +15,7 @@ const TEMPLATES = join(import.meta.dir, '../../templates')
 const FIXTURES = join(import.meta.dir, 'fixtures/locales')
 
 describe('the shipped templates', () => {
-  test('all eleven notifications load, each in the category DESIGN.md gives it', async () => {
+  test('all twelve notifications load, each in the category DESIGN.md gives it', async () => {
     const store = await TemplateStore.load(TEMPLATES)
     expect(store.notifications().sort()).toEqual(Object.keys(samples).sort())
     const categories = Object.fromEntries(store.notifications().map((n) => [n, store.category(n)]))
@@ -31,6 +31,7 @@ describe('the shipped templates', () => {
       admin_user_registered: 'admin',
       admin_enrollment: 'admin',
       admin_system_error: 'admin',
+      digest: 'digest',
     })
   })
 
@@ -183,8 +184,8 @@ describe('MJML runs at load, not per message', () => {
       return mjml2html(mjml, options)
     }
     const store = await TemplateStore.load(TEMPLATES, { compileMjml: counting })
-    expect(compiled.length).toBe(11)
-    expect(new Set(compiled).size).toBe(11)
+    expect(compiled.length).toBe(12)
+    expect(new Set(compiled).size).toBe(12)
 
     const names = store.notifications()
     for (let i = 0; i < 1000; i++) {
@@ -192,6 +193,6 @@ describe('MJML runs at load, not per message', () => {
       const email = store.render(name, { locale: i % 2 ? 'en-GB' : 'fr-CA', timeZone: 'Europe/Paris', variables: samples[name]!, context, now: NOW })
       expect(email.html.length).toBeGreaterThan(1000)
     }
-    expect(compiled.length).toBe(11)
+    expect(compiled.length).toBe(12)
   })
 })

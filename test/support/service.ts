@@ -28,7 +28,12 @@ export interface TestService {
 
 export async function startTestService(
   env: Record<string, string> = {},
-  options: { testDb?: TestDatabase; pollMs?: number } = {},
+  options: {
+    testDb?: TestDatabase
+    pollMs?: number
+    /** Serve HTTP on a free port (browser tests); `service.port` says which. */
+    listen?: boolean
+  } = {},
 ): Promise<TestService> {
   const testDb = options.testDb ?? (await createTestDatabase())
   const dataDir = mkdtempSync(join(tmpdir(), 'belfry-test-'))
@@ -40,11 +45,12 @@ export async function startTestService(
     PUBLIC_URL: 'http://belfry.test',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '100',
+    ...(options.listen ? { PORT: '0' } : {}),
     ...env,
   })
   const service = await startService(config, silentLogger, {
     database: testDb.database,
-    listen: false,
+    listen: options.listen ?? false,
     pollMs: options.pollMs ?? 50,
   })
   const send = (request: Request) => service.app.handle(request)
