@@ -2,6 +2,7 @@
 // renderer. Handlers throw AppError; this turns it into a JSON answer.
 
 import { Elysia } from 'elysia'
+import { adminRoutes, type AdminDeps } from './admin/index.ts'
 import { assetRoutes, loadAssets } from './assets/routes.ts'
 import type { Database } from './db/client.ts'
 import { AppError } from './errors.ts'
@@ -15,6 +16,7 @@ export interface AppDeps {
   events: EventRoutesDeps
   /** The learner pages; their CSS and htmx URLs come from the assets loaded here. */
   preferences: Omit<PreferenceRoutesDeps, 'assets'>
+  admin: Omit<AdminDeps, 'assets'>
   log: Logger
 }
 
@@ -45,6 +47,7 @@ export function createApp(deps: AppDeps) {
     .use(eventRoutes(deps.events))
     .use(assetRoutes(assets))
     .use(preferenceRoutes({ ...deps.preferences, assets: { css: assets.css.url, htmx: assets.htmx.url } }))
+    .use(adminRoutes({ ...deps.admin, assets: { css: assets.css.url, htmx: assets.htmx.url, adminCss: assets.adminCss.url } }))
 }
 
 export type App = ReturnType<typeof createApp>

@@ -4,6 +4,7 @@
 // against their own database and SMTP server.
 
 import { fileURLToPath } from 'node:url'
+import { AdminAuth, ensureFirstAdmin } from './admin/auth.ts'
 import { createApp, type App } from './app.ts'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
@@ -66,6 +67,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
 
   const secrets = await loadSecrets(database.db, config)
   await seedAdminAlerts(database.db, config.adminEmail)
+  await ensureFirstAdmin(database.db, config, log)
   if (!config.webhookSecret) log.info('WEBHOOK_SECRET not set: using the secret stored in settings')
 
   const templates = await TemplateStore.load(templatesDir)
@@ -113,6 +115,18 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       webhookSecrets: () => secrets.webhookSecrets,
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
+    admin: {
+      auth: new AdminAuth(database.db, config.publicUrl),
+      siteName: context.siteName,
+      config,
+      database,
+      db: database.db,
+      templates,
+      transport,
+      secrets,
+      signer,
+      log: log.child({ component: 'admin' }),
+    },
   })
 
   let worker: OutboxWorker | null = null

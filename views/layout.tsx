@@ -9,6 +9,8 @@ import type { Translator } from './i18n.ts'
 export interface AssetUrls {
   css: string
   htmx: string
+  /** Only the admin pages link it. */
+  adminCss?: string
 }
 
 export interface PageShell {

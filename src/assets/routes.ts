@@ -17,6 +17,8 @@ interface Asset {
 
 export interface Assets {
   css: Asset
+  /** The admin UI's own styles, on top of belfry.css. */
+  adminCss: Asset
   htmx: Asset
 }
 
@@ -29,6 +31,7 @@ function load(path: string, url: string, type: string): Asset {
 export function loadAssets(): Assets {
   return {
     css: load(fileURLToPath(new URL('../../public/belfry.css', import.meta.url)), '/public/belfry.css', 'text/css; charset=utf-8'),
+    adminCss: load(fileURLToPath(new URL('../../public/admin.css', import.meta.url)), '/public/admin.css', 'text/css; charset=utf-8'),
     htmx: load(Bun.resolveSync('htmx.org/dist/htmx.min.js', import.meta.dir), '/public/htmx.min.js', 'text/javascript; charset=utf-8'),
   }
 }
@@ -42,5 +45,7 @@ export function assetRoutes(assets: Assets) {
         'x-content-type-options': 'nosniff',
       },
     })
-  return new Elysia({ name: 'assets' }).get('/public/belfry.css', serve(assets.css)).get('/public/htmx.min.js', serve(assets.htmx))
+  return new Elysia({ name: 'assets' }).get('/public/belfry.css', serve(assets.css))
+    .get('/public/admin.css', serve(assets.adminCss))
+    .get('/public/htmx.min.js', serve(assets.htmx))
 }

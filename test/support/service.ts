@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
 import { loadConfig } from '../../src/config.ts'
 import { rows } from '../../src/db/client.ts'
-import { silentLogger } from '../../src/log.ts'
+import { silentLogger, type Logger } from '../../src/log.ts'
 import { startService, type Service } from '../../src/service.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { eventRequest, TEST_SECRET, type SignedRequestOptions } from './webhooks.ts'
@@ -33,6 +33,8 @@ export async function startTestService(
     pollMs?: number
     /** Serve HTTP on a free port (browser tests); `service.port` says which. */
     listen?: boolean
+    /** Logs go nowhere unless a test wants to read them. */
+    log?: Logger
   } = {},
 ): Promise<TestService> {
   const testDb = options.testDb ?? (await createTestDatabase())
@@ -48,7 +50,7 @@ export async function startTestService(
     ...(options.listen ? { PORT: '0' } : {}),
     ...env,
   })
-  const service = await startService(config, silentLogger, {
+  const service = await startService(config, options.log ?? silentLogger, {
     database: testDb.database,
     listen: options.listen ?? false,
     pollMs: options.pollMs ?? 50,

@@ -1,3 +1,4 @@
+export * from './admin.ts'
 export * from './events.ts'
 export * from './messages.ts'
 export * from './preferences.ts'
