@@ -10,6 +10,7 @@ import { messages, recipients } from '../../src/db/schema/index.ts'
 import { allMessages } from '../support/outbox.ts'
 import { ADMIN, startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp-sink.ts'
+import { links } from '../support/mail.ts'
 
 let sink: SmtpSink
 let t: TestService
@@ -47,21 +48,6 @@ async function deliver(type: string, data: unknown, count: number): Promise<Map<
     expect(row).toBeDefined()
   }
   return byAddress
-}
-
-/** What a mail client does to an attribute value before following the link. */
-function decodeEntities(value: string): string {
-  return value
-    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_, dec: string) => String.fromCodePoint(Number(dec)))
-    .replaceAll('&quot;', '"')
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&')
-}
-
-function links(mail: ReceivedMessage): string[] {
-  return [...String(mail.parsed.html).matchAll(/href="([^"]+)"/g)].map((m) => decodeEntities(m[1]!))
 }
 
 function expectMail(mail: ReceivedMessage | undefined, subject: string | RegExp, mustLink: string[] = []) {

@@ -15,7 +15,8 @@ import { findRecipientId } from '../../src/recipients/queries.ts'
 import { createTestDatabase, onPostgres } from '../support/db.ts'
 import { eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
-import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp-sink.ts'
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
+import { header, links } from '../support/mail.ts'
 
 // Each test boots a service (or two) on a fresh database: more than bun's 5 s default on a slow machine.
 setDefaultTimeout(30_000)
@@ -88,25 +89,6 @@ async function digestsOf(t: TestService, recipientId?: string) {
     .select()
     .from(messages)
     .where(and(eq(messages.notification, 'digest'), recipientId ? eq(messages.recipientId, recipientId) : undefined))
-}
-
-/** What a mail client does to an attribute value before following the link. */
-function decodeEntities(value: string): string {
-  return value
-    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
-    .replace(/&#(\d+);/g, (_, dec: string) => String.fromCodePoint(Number(dec)))
-    .replaceAll('&quot;', '"')
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&')
-}
-
-const links = (mail: ReceivedMessage) => [...String(mail.parsed.html).matchAll(/href="([^"]+)"/g)].map((m) => decodeEntities(m[1]!))
-
-/** mailparser folds List-* headers into a structure; read them as sent. */
-function header(mail: ReceivedMessage, name: string): string | undefined {
-  const line = mail.parsed.headerLines.find((h) => h.key === name.toLowerCase())?.line
-  return line?.slice(line.indexOf(':') + 1).trim()
 }
 
 /** Nothing beyond what has arrived shows up within a moment. */

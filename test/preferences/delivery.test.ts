@@ -8,7 +8,8 @@ import { addSuppression, setCourseMuted } from '../../src/preferences/queries.ts
 import { findRecipientId } from '../../src/recipients/queries.ts'
 import { allMessages, eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
-import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp-sink.ts'
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
+import { header } from '../support/mail.ts'
 
 let sink: SmtpSink
 let t: TestService
@@ -21,12 +22,6 @@ afterAll(async () => {
   await sink.close()
 })
 beforeEach(() => sink.reset())
-
-/** mailparser folds List-* headers into a structure; read them as sent. */
-function header(mail: ReceivedMessage, name: string): string | undefined {
-  const line = mail.parsed.headerLines.find((h) => h.key === name.toLowerCase())?.line
-  return line?.slice(line.indexOf(':') + 1).trim()
-}
 
 const learner = { id: 'u-h1', email: 'h1@learner.test', name: 'Hana', timezone: 'Asia/Tokyo' }
 const course = { id: 'c-h', title: 'Headers 101', url: 'https://lms.test/c-h' }

@@ -10,7 +10,8 @@ import { preferences } from '../../src/db/schema/index.ts'
 import { findRecipientId } from '../../src/recipients/queries.ts'
 import { allMessages, eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
-import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp-sink.ts'
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
+import { header } from '../support/mail.ts'
 
 let sink: SmtpSink
 let t: TestService
@@ -28,12 +29,6 @@ beforeEach(() => sink.reset())
 const learner = { id: 'u-opt', email: 'opt@learner.test', name: 'Olu' }
 const course = { id: 'c-1', title: 'Algebra', url: 'https://lms.test/c-1' }
 const newCourse = { id: 'c-2', title: 'Geometry', url: 'https://lms.test/c-2' }
-
-/** mailparser turns List-* headers into a structure; read the header as it was sent. */
-function header(mail: ReceivedMessage, name: string): string | undefined {
-  const line = mail.parsed.headerLines.find((h) => h.key === name.toLowerCase())?.line
-  return line?.slice(line.indexOf(':') + 1).trim()
-}
 
 function discussionPost(id: string, inCourse = course) {
   return {
