@@ -36,6 +36,8 @@ export interface Config {
   defaultLocale: string
   /** Non-essential immediate emails per recipient per course per rolling day; the rest go to the digest. */
   budgetPerDay: number
+  /** The learner's local night, in minutes after midnight; null when QUIET_HOURS=off. */
+  quietHours: { start: number; end: number } | null
   /** Milliseconds before `due_at` at which deadline reminders go out, longest first. */
   reminderOffsets: number[]
   /** Milliseconds before `starts_at` at which session reminders go out, longest first. */
@@ -126,6 +128,19 @@ function appSecret(env: Env): string | undefined {
   return raw
 }
 
+/** `21:00-08:00` → minutes after midnight; `off` → null. */
+function quietHours(env: Env): { start: number; end: number } | null {
+  const raw = read(env, 'QUIET_HOURS') ?? '21:00-08:00'
+  if (raw === 'off') return null
+  const match = /^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/.exec(raw)
+  const [sh, sm, eh, em] = (match?.slice(1) ?? []).map(Number) as [number, number, number, number]
+  if (!match || sh > 23 || eh > 23 || sm > 59 || em > 59) {
+    throw new ConfigError('QUIET_HOURS', `expected HH:MM-HH:MM (like 21:00-08:00) or off, got "${raw}"`)
+  }
+  if (sh * 60 + sm === eh * 60 + em) throw new ConfigError('QUIET_HOURS', 'start and end must differ')
+  return { start: sh * 60 + sm, end: eh * 60 + em }
+}
+
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const
 
 /** A list such as `48h,2h` or `1d,30m` as milliseconds, longest first. */
@@ -192,6 +207,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     leaseMs: integer(env, 'LEASE_MS', 60_000, 1000),
     defaultLocale: locale(env, 'DEFAULT_LOCALE', 'en'),
     budgetPerDay: integer(env, 'BUDGET_PER_DAY', 10, 1, 10_000),
+    quietHours: quietHours(env),
     reminderOffsets: offsets(env, 'REMINDER_OFFSETS', '48h,2h'),
     sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),

@@ -25,6 +25,8 @@ describe('loadConfig', () => {
     expect([config.maxAttempts, config.retryBaseMs, config.retryMaxMs, config.leaseMs]).toEqual([8, 30000, 3600000, 60000])
     expect(config.reminderOffsets).toEqual([48 * 3_600_000, 2 * 3_600_000])
     expect(config.sessionReminderOffsets).toEqual([24 * 3_600_000, 15 * 60_000])
+    expect(config.quietHours).toEqual({ start: 21 * 60, end: 8 * 60 })
+    expect(loadConfig({ QUIET_HOURS: 'off' }).quietHours).toBeNull()
     expect(Object.isFrozen(config)).toBe(true)
   })
 
@@ -41,6 +43,8 @@ describe('loadConfig', () => {
     expect(failure({ REMINDER_OFFSETS: '2 days' })).toStartWith('REMINDER_OFFSETS:')
     expect(failure({ ROLE: 'boss' })).toStartWith('ROLE:')
     expect(failure({ SMTP_REQUIRE_TLS: 'yes' })).toStartWith('SMTP_REQUIRE_TLS:')
+    expect(failure({ QUIET_HOURS: '9pm-8am' })).toStartWith('QUIET_HOURS:')
+    expect(failure({ QUIET_HOURS: '08:00-08:00' })).toStartWith('QUIET_HOURS:')
     expect(failure({ MAIL_TRANSPORT: 'ses', SES_REGION: 'eu-west-1' })).toBe('MAIL_TRANSPORT: ses is not available yet; use file or smtp')
   })
 

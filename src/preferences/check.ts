@@ -4,6 +4,7 @@
 
 import type { GateFacts, GateSubject } from './queries.ts'
 import { DIGEST_CATEGORY, ESSENTIAL_NOTIFICATIONS, isLearnerCategory } from './categories.ts'
+import { outsideQuietHours, QUIET_NOTIFICATIONS, type QuietWindow } from './quiet-hours.ts'
 import { nextDigestTime } from './schedule.ts'
 
 /** The closed set of reasons a skipped message keeps (unsubscribing from everything is a preference too). */
@@ -14,17 +15,30 @@ export type Decision =
   | { action: 'skip'; reason: SkipReason }
   /** Fold into the digest due at `runAt`; `reason` says why (`preference` or `budget`). */
   | { action: 'digest'; runAt: Date; reason: 'preference' | 'budget' }
+  /** Not now: it is the learner's night. Send at `runAt`. */
+  | { action: 'defer'; runAt: Date; reason: 'quiet_hours' }
 
 export interface GatePolicy {
   budgetPerDay: number
+  quietHours: QuietWindow | null
 }
 
-export function decide(
-  message: GateSubject & { notification: string },
-  facts: GateFacts | undefined,
-  policy: GatePolicy,
-  now: Date,
-): Decision {
+/** What is about to be sent, as the check sees it. */
+export interface GateMessage extends GateSubject {
+  notification: string
+  /** The deadline or session start a reminder is about: quiet hours must not push it past that. */
+  deadline?: Date
+}
+
+export function decide(message: GateMessage, facts: GateFacts | undefined, policy: GatePolicy, now: Date): Decision {
+  const decision = decideChoice(message, facts, policy, now)
+  if (decision.action !== 'send' || !QUIET_NOTIFICATIONS.has(message.notification)) return decision
+  const at = outsideQuietHours(now, facts?.timeZone, policy.quietHours, now, message.deadline)
+  return at.getTime() > now.getTime() ? { action: 'defer', runAt: at, reason: 'quiet_hours' } : decision
+}
+
+/** The learner's choices, budget and suppression; quiet hours come on top in decide(). */
+function decideChoice(message: GateMessage, facts: GateFacts | undefined, policy: GatePolicy, now: Date): Decision {
   // Nothing at all reaches a suppressed address: not even a password reset.
   if (facts?.suppressed) return { action: 'skip', reason: 'suppressed' }
   if (ESSENTIAL_NOTIFICATIONS.has(message.notification)) return { action: 'send' }

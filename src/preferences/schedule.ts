@@ -51,8 +51,8 @@ export function wallClock(instant: Date, timeZone: string): WallClock {
 }
 
 /** The instant at which the clock in `timeZone` shows this date and time. */
-export function fromWallClock(year: number, month: number, day: number, hour: number, timeZone: string): Date {
-  const wanted = Date.UTC(year, month - 1, day, hour)
+export function fromWallClock(year: number, month: number, day: number, hour: number, timeZone: string, minute = 0): Date {
+  const wanted = Date.UTC(year, month - 1, day, hour, minute)
   let guess = wanted
   // Two corrections settle every offset change, DST included.
   for (let i = 0; i < 2; i++) {

@@ -25,7 +25,7 @@ const message = (over: Partial<Parameters<typeof decide>[0]> = {}) => ({
   notification: 'discussion_update',
   ...over,
 })
-const policy = { budgetPerDay: 10 }
+const policy = { budgetPerDay: 10, quietHours: { start: 21 * 60, end: 8 * 60 } }
 
 describe('decide', () => {
   test('a suppressed address gets nothing, not even a password reset or an admin alert', () => {
@@ -77,5 +77,21 @@ describe('decide', () => {
     expect(decide(message({ recipientId: null, category: 'admin' }), facts({ frequency: 'off' }), policy, now)).toEqual({
       action: 'send',
     })
+  })
+
+  test('at night, reminders and discussion updates wait for the morning; confirmations, resets and zone-less learners do not', () => {
+    const night = new Date('2026-12-04T22:00:00Z') // 23:00 in Paris
+    expect(decide(message(), facts(), policy, night)).toEqual({
+      action: 'defer',
+      runAt: new Date('2026-12-05T07:00:00Z'),
+      reason: 'quiet_hours',
+    })
+    const reminder = message({ notification: 'deadline_reminder', category: 'reminders', deadline: new Date('2026-12-05T06:00:00Z') })
+    // Due at 07:00 Paris, before the night ends, and the evening has passed: now.
+    expect(decide(reminder, facts(), policy, night)).toEqual({ action: 'send' })
+    expect(decide(message({ notification: 'course_completed', category: 'progress' }), facts(), policy, night)).toEqual({ action: 'send' })
+    expect(decide(message({ notification: 'password_reset', category: 'account' }), facts(), policy, night)).toEqual({ action: 'send' })
+    expect(decide(message(), facts({ timeZone: null }), policy, night)).toEqual({ action: 'send' })
+    expect(decide(message(), facts(), { ...policy, quietHours: null }, night)).toEqual({ action: 'send' })
   })
 })

@@ -47,6 +47,8 @@ export async function startTestService(
     PUBLIC_URL: 'http://belfry.test',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '100',
+    // Quiet hours depend on the wall clock; tests that are about them turn them on with a driven clock.
+    QUIET_HOURS: 'off',
     ...(options.listen ? { PORT: '0' } : {}),
     ...env,
   })
