@@ -19,6 +19,7 @@ import { learnerLinks, unsubscribeHeaders } from './preferences/links.ts'
 import { TokenSigner } from './preferences/tokens.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
+import { TemplateVersionSync } from './render/versions.ts'
 import { loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
 import { createTransport } from './transport/index.ts'
 import type { Transport } from './transport/types.ts'
@@ -50,6 +51,8 @@ export interface StartOptions {
   listen?: boolean
   /** Worker poll interval; tests shorten it. */
   pollMs?: number
+  /** How often template versions are polled for (besides LISTEN); tests shorten it. */
+  templatePollMs?: number
 }
 
 /** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
@@ -72,6 +75,9 @@ export async function startService(config: Readonly<Config>, log: Logger, option
 
   const templates = await TemplateStore.load(templatesDir)
   log.info('templates compiled', { notifications: templates.notifications().length })
+  // Admin edits stored over the files, kept current while the process runs.
+  const templateSync = new TemplateVersionSync(database, templates, log.child({ component: 'templates' }), options.templatePollMs)
+  await templateSync.start()
 
   const transport = createTransport({
     name: config.mailTransport,
@@ -111,8 +117,9 @@ export async function startService(config: Readonly<Config>, log: Logger, option
         defaultLocale: config.defaultLocale,
         reminderOffsets: config.reminderOffsets,
         sessionReminderOffsets: config.sessionReminderOffsets,
+        quietHours: config.quietHours,
       },
-      webhookSecrets: () => secrets.webhookSecrets,
+      webhookSecrets: () => secrets.webhook.accepted(),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
     admin: {
@@ -135,7 +142,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       database,
       transport,
       renderer,
-      gate: preferenceGate(database.db, { budgetPerDay: config.budgetPerDay }),
+      gate: preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours }),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       log: log.child({ component: 'worker' }),
       mailFrom: config.mailFrom,
@@ -185,6 +192,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       // A digest job running now queues its rows before the worker stops claiming.
       await jobs?.stop()
       await worker?.stop()
+      await templateSync.stop()
       await transport.close()
       if (!options.database) await database.close()
       log.info('stopped')

@@ -4,16 +4,32 @@
 // testable without a database.
 
 import { createHash } from 'node:crypto'
+import { outsideQuietHours, type QuietWindow } from '../preferences/quiet-hours.ts'
 import type { IncomingEvent, UserInput } from './model.ts'
 
 export type AdminEnrollmentAlerts = 'paid' | 'all' | 'off'
 
+/** One admin-alert address and which admin notifications it gets. */
+export interface AdminAlertRecipient {
+  email: string
+  enrollment: AdminEnrollmentAlerts
+  registrations: boolean
+  errors: boolean
+}
+
 export interface FanoutSettings {
   adminEmails: readonly string[]
   adminEnrollmentAlerts: AdminEnrollmentAlerts
+  /**
+   * Per-admin choices. When absent, every address in `adminEmails` gets
+   * registrations and errors, and enrollments per `adminEnrollmentAlerts`.
+   */
+  adminAlerts?: readonly AdminAlertRecipient[]
   defaultLocale: string
   reminderOffsets: readonly number[]
   sessionReminderOffsets: readonly number[]
+  /** The learner's night (QUIET_HOURS); reminders are placed outside it. */
+  quietHours: QuietWindow | null
 }
 
 export interface PlannedMessage {
@@ -76,9 +92,17 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
     variables: { user, ...variables },
     ...(variables.course ? { courseId: String((variables.course as { id: string | number }).id) } : {}),
   })
-  const admins = (notification: string, variables: Record<string, unknown>, extra: Partial<PlannedMessage> = {}) =>
-    settings.adminEmails.map(
-      (address): PlannedMessage => ({
+  const alertList: readonly AdminAlertRecipient[] =
+    settings.adminAlerts ??
+    settings.adminEmails.map((email) => ({ email, enrollment: settings.adminEnrollmentAlerts, registrations: true, errors: true }))
+  const admins = (
+    notification: string,
+    variables: Record<string, unknown>,
+    extra: Partial<PlannedMessage> = {},
+    wants: (admin: AdminAlertRecipient) => boolean = () => true,
+  ) =>
+    alertList.filter(wants).map(
+      ({ email: address }): PlannedMessage => ({
         notification,
         toAddress: address,
         toName: null,
@@ -102,7 +126,8 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       .flatMap((offset) =>
         users.map((user) => ({
           ...learner(notification, user, { ...variables, offset: offsetLabel(offset) }),
-          runAt: new Date(at.getTime() - offset),
+          // Not in the learner's night: after it, or before it when after would be too late.
+          runAt: outsideQuietHours(new Date(at.getTime() - offset), user.timezone, settings.quietHours, now, at),
           subjectRef,
         })),
       )
@@ -111,7 +136,11 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
   switch (event.type) {
     case 'user.registered': {
       const { user } = event.data
-      return { ...empty, upsert: [user], messages: [learner('welcome', user, {}), ...admins('admin_user_registered', { user })] }
+      return {
+        ...empty,
+        upsert: [user],
+        messages: [learner('welcome', user, {}), ...admins('admin_user_registered', { user }, {}, (a) => a.registrations)],
+      }
     }
     case 'user.updated':
       return { ...empty, upsert: [event.data.user] }
@@ -119,14 +148,14 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       return { ...empty, erase: String(event.data.user.id) }
     case 'enrollment.created': {
       const { user, course, enrollment } = event.data
-      const alert =
-        settings.adminEnrollmentAlerts === 'all' || (settings.adminEnrollmentAlerts === 'paid' && enrollment.paid)
+      const wants = (admin: AdminAlertRecipient) =>
+        admin.enrollment === 'all' || (admin.enrollment === 'paid' && Boolean(enrollment.paid))
       return {
         ...empty,
         upsert: [user],
         messages: [
           learner('enrollment_confirmation', user, { course, enrollment }),
-          ...(alert ? admins('admin_enrollment', { user, course, enrollment }) : []),
+          ...admins('admin_enrollment', { user, course, enrollment }, {}, wants),
         ],
       }
     }
@@ -202,6 +231,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
           'admin_system_error',
           { error: { ...error, fingerprint }, count: 1, first_seen: seen, last_seen: seen },
           { foldKey: `system_error:${fingerprint}` },
+          (a) => a.errors,
         ),
       }
     }

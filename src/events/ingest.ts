@@ -24,7 +24,7 @@ export interface IngestDeps {
   categoryOf(notification: string): string
   /** Host part of every Message-ID we mint. */
   messageIdDomain: string
-  fanout: Omit<FanoutSettings, 'adminEmails' | 'adminEnrollmentAlerts'>
+  fanout: Omit<FanoutSettings, 'adminEmails' | 'adminEnrollmentAlerts' | 'adminAlerts'>
   now?: () => Date
 }
 

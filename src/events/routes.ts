@@ -32,7 +32,8 @@ function parseJson(raw: Uint8Array): unknown {
 }
 
 export interface EventRoutesDeps extends IngestDeps {
-  webhookSecrets(): readonly string[]
+  /** Every secret accepted now (two while a rotation overlaps); may read settings. */
+  webhookSecrets(): readonly string[] | Promise<readonly string[]>
 }
 
 export function eventRoutes(deps: EventRoutesDeps) {
@@ -41,7 +42,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
     async ({ request, set }) => {
       const raw = await readBody(request, MAX_BODY_BYTES)
       const webhookId = verifySignature(
-        deps.webhookSecrets(),
+        await deps.webhookSecrets(),
         {
           id: request.headers.get('webhook-id'),
           timestamp: request.headers.get('webhook-timestamp'),

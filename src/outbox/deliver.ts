@@ -32,6 +32,7 @@ export type GateDecision =
   | { action: 'send' }
   | { action: 'skip'; reason: string }
   | { action: 'digest'; runAt: Date; reason: string }
+  | { action: 'defer'; runAt: Date; reason: string }
 
 /** Decides, for a whole claimed batch at once, which messages go out now. */
 export interface Gate {
@@ -50,7 +51,7 @@ export interface DeliveryDeps {
   headersFor?(message: ClaimedMessage): Record<string, string>
 }
 
-export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'lost-lease'
+export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'scheduled' | 'lost-lease'
 
 /** Provider text can be long and multi-line; keep what an admin needs to read. */
 function clip(text: string, max = 1000): string {
@@ -62,7 +63,9 @@ export async function hold(db: Db, message: ClaimedMessage, owner: string, decis
   const outcome =
     decision.action === 'skip'
       ? ({ state: 'skipped', reason: decision.reason } as const)
-      : ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
+      : decision.action === 'digest'
+        ? ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
+        : ({ state: 'scheduled', reason: decision.reason, runAt: decision.runAt } as const)
   return (await markHeld(db, message.id, owner, message.attempts, outcome)) ? outcome.state : 'lost-lease'
 }
 

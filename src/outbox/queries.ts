@@ -1,6 +1,6 @@
 // Every statement that touches the outbox. Each comment says what it locks.
 
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { deliveryAttempts, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
 
@@ -236,8 +236,8 @@ export async function markExhausted(db: Executor, id: string, owner: string, att
 }
 
 /**
- * Settles a claimed row without sending it: skipped by a preference, or
- * folded into a digest due at `runAt`. No attempt was made, so the one
+ * Settles a claimed row without sending it: skipped by a preference, folded
+ * into a digest due at `runAt`, or put back to wait until `runAt` (quiet hours). No attempt was made, so the one
  * counted at claim time is given back. Same lease check as finish().
  */
 export async function markHeld(
@@ -245,7 +245,7 @@ export async function markHeld(
   id: string,
   owner: string,
   attempt: number,
-  outcome: { state: 'skipped' | 'digested'; reason: string; runAt?: Date },
+  outcome: { state: 'skipped' | 'digested' | 'scheduled'; reason: string; runAt?: Date },
 ): Promise<boolean> {
   const updated = await db
     .update(messages)
@@ -269,4 +269,60 @@ export async function recordInterrupted(db: Executor, id: string, record: Attemp
     sql`insert into ${deliveryAttempts} (message_id, attempt, transport, outcome, code, response, started_at)
         values ${attemptValues(id, record)}`,
   )
+}
+
+/**
+ * Which dead letters an admin action applies to: some ids, or everything
+ * matching the dead-letter page's filter (every field optional).
+ */
+export type DeadLetterFilter =
+  | { ids: readonly string[] }
+  | { notification?: string | undefined; email?: string | undefined; from?: Date | undefined; to?: Date | undefined }
+
+/** `%` and `_` in what an admin types are meant literally in an ILIKE pattern. */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
+
+/** The WHERE condition for dead rows matching `filter`; walks the (state, created_at) index. */
+export function deadLetterWhere(filter: DeadLetterFilter): SQL {
+  const parts: SQL[] = [sql`state = 'dead'`]
+  if ('ids' in filter) {
+    parts.push(filter.ids.length > 0 ? sql`id in (${sql.join(filter.ids.map((id) => sql`${id}::uuid`), sql`, `)})` : sql`false`)
+  } else {
+    if (filter.notification) parts.push(sql`notification = ${filter.notification}`)
+    if (filter.email) parts.push(sql`to_address ilike ${likeContains(filter.email)} escape '\\'`)
+    if (filter.from) parts.push(sql`created_at >= ${filter.from.toISOString()}::timestamptz`)
+    if (filter.to) parts.push(sql`created_at < ${filter.to.toISOString()}::timestamptz`)
+  }
+  return sql.join(parts, sql` and `)
+}
+
+/**
+ * Puts dead letters back in the queue, due now, with a fresh set of
+ * attempts. Their Message-ID stays, so a retry is the same email; the
+ * failures stay in delivery_attempts (and last_error until a send succeeds).
+ * Row locks only; call notifyWorkers in the same transaction. Returns the ids.
+ */
+export async function requeueDead(db: Executor, filter: DeadLetterFilter): Promise<string[]> {
+  const requeued = await rows<{ id: string }>(
+    db,
+    sql`update ${messages}
+        set state = 'queued', run_at = now(), attempts = 0, lease_owner = null, lease_until = null, updated_at = now()
+        where ${deadLetterWhere(filter)}
+        returning id`,
+  )
+  return requeued.map((row) => row.id)
+}
+
+/** Gives dead letters up for good: `cancelled`, with the reason. Row locks only. Returns the ids. */
+export async function discardDead(db: Executor, filter: DeadLetterFilter, reason = 'discarded by admin'): Promise<string[]> {
+  const discarded = await rows<{ id: string }>(
+    db,
+    sql`update ${messages}
+        set state = 'cancelled', reason = ${reason}, updated_at = now()
+        where ${deadLetterWhere(filter)}
+        returning id`,
+  )
+  return discarded.map((row) => row.id)
 }

@@ -291,10 +291,53 @@ function pick<T>(byLocale: ReadonlyMap<string, T>, requested: string | null | un
   return undefined
 }
 
+/** An admin's edit of one (notification, locale), as the database keeps it: the file's parts, stored apart. */
+export interface TemplateSource {
+  subject: string
+  preheader: string | null
+  /** The MJML of the email's card, as in a file between the front matter and `--- text ---`. */
+  mjml: string
+  /** The plain-text part, as after `--- text ---`. */
+  text: string
+}
+
+/** A stored version of a template (see src/render/versions.ts). */
+export interface StoredVersion extends TemplateSource {
+  id: string
+  notification: string
+  locale: string
+  version: number
+  /** This version hands the template back to its file. */
+  revertedToDefault: boolean
+}
+
+interface Compiler {
+  hb: HandlebarsInstance
+  compileMjml: MjmlCompiler
+  layouts: ReadonlyMap<string, SourceFile>
+  partials: ReadonlyMap<string, string>
+  sources: ReadonlyMap<string, ReadonlyMap<string, SourceFile>>
+}
+
+/** Which version of a (notification, locale) is in use; `compiled` null means the file again. */
+interface ActiveVersion {
+  id: string
+  version: number
+  compiled: CompiledTemplate | null
+}
+
 export class TemplateStore {
+  /**
+   * Edited versions over the files: notification → locale → the newest
+   * version. Replaced as a whole by applyVersions, so render() never sees
+   * half an update.
+   */
+  private active = new Map<string, Map<string, ActiveVersion>>()
+
   private constructor(
     private readonly templates: ReadonlyMap<string, ReadonlyMap<string, CompiledTemplate>>,
     private readonly fallbackLocale: string,
+    private readonly compiler: Compiler,
   ) {}
 
   /**
@@ -321,6 +364,7 @@ export class TemplateStore {
       .map((entry) => entry.name)
       .sort()
     const templates = new Map<string, Map<string, CompiledTemplate>>()
+    const sources = new Map<string, Map<string, SourceFile>>()
     for (const notification of notifications) {
       const files = await readLocales(dir, notification, true)
       if (files.size === 0) continue
@@ -337,23 +381,142 @@ export class TemplateStore {
         throw new TemplateError(notification, `locales disagree on the category (${[...categories].join(', ')}); it is one per notification`)
       }
       templates.set(notification, byLocale)
+      sources.set(notification, files)
     }
-    return new TemplateStore(templates, fallback)
+    return new TemplateStore(templates, fallback, { hb, compileMjml, layouts, partials, sources })
   }
 
   notifications(): string[] {
     return [...this.templates.keys()]
   }
 
+  /** Every locale an admin may edit: those of the layouts and of any template file, the fallback first. */
+  locales(): string[] {
+    const all = new Set<string>(this.compiler.layouts.keys())
+    for (const byLocale of this.templates.values()) for (const locale of byLocale.keys()) all.add(locale)
+    return [this.fallbackLocale, ...[...all].filter((l) => l !== this.fallbackLocale).sort()]
+  }
+
   category(notification: string): Category {
     return this.fallbackTemplate(notification).category as Category
   }
 
+  /** Whether `templates/<notification>/<locale>.mjml` itself exists (not a fallback). */
+  hasFile(notification: string, locale: string): boolean {
+    return this.compiler.sources.get(notification)?.has(locale) ?? false
+  }
+
+  /**
+   * What the file default of (notification, locale) says, split the way the
+   * database stores an edit: the locale's own file, or the one it falls back to.
+   */
+  fileSource(notification: string, locale: string): TemplateSource {
+    const files = this.compiler.sources.get(notification)
+    if (!files) throw new Error(`unknown notification "${notification}"`)
+    const file = pick(files, locale, this.fallbackLocale)!
+    return { subject: file.frontMatter.subject ?? '', preheader: file.frontMatter.preheader ?? null, mjml: file.mjml, text: file.text }
+  }
+
+  /**
+   * Compiles an edit exactly as a file would be: composed with the locale's
+   * layout and the partials, checked, MJML (strict) once, Handlebars once.
+   * Throws a TemplateError saying what is wrong and where.
+   */
+  async compileSource(notification: string, locale: string, source: TemplateSource): Promise<CompiledTemplate> {
+    const category = this.category(notification)
+    const name = `${notification}/${locale}`
+    if (!source.subject.trim()) throw new TemplateError(name, 'the subject is empty')
+    if (/[\r\n]/.test(source.subject)) throw new TemplateError(name, 'the subject must be one line')
+    if (source.preheader && /[\r\n]/.test(source.preheader)) throw new TemplateError(name, 'the preheader must be one line')
+    const file: SourceFile = {
+      name,
+      path: resolve(this.compiler.layouts.get(this.fallbackLocale)!.path, '..', '..', notification, `${locale}.mjml`),
+      frontMatter: { subject: source.subject, category, ...(source.preheader ? { preheader: source.preheader } : {}) },
+      mjml: source.mjml.replace(/\r\n?/g, '\n'),
+      mjmlLine: 1,
+      text: source.text.replace(/\r\n?/g, '\n'),
+    }
+    const layout = pick(this.compiler.layouts, locale, this.fallbackLocale)!
+    const { hb, compileMjml, partials } = this.compiler
+    return compileTemplate(hb, compileMjml, notification, locale, file, layout, partials)
+  }
+
+  /** The version in use for exactly (notification, locale), if an edit (or a revert) was stored. */
+  activeVersion(notification: string, locale: string): { id: string; version: number; edited: boolean } | undefined {
+    const active = this.active.get(notification)?.get(locale)
+    return active ? { id: active.id, version: active.version, edited: active.compiled !== null } : undefined
+  }
+
+  /**
+   * Puts the newest stored versions in use. A version compiled before (same
+   * id) is reused, so each is compiled once per process; one that no longer
+   * compiles (a partial it used was removed from the files) is reported and
+   * its file used instead. A version never replaces a newer one already in
+   * use: a save installs itself at once, and a refresh that read the table a
+   * moment earlier must not undo it.
+   */
+  async applyVersions(versions: readonly StoredVersion[], onError: (version: StoredVersion, error: Error) => void): Promise<void> {
+    const next = new Map<string, Map<string, ActiveVersion>>()
+    for (const version of versions) {
+      if (!this.templates.has(version.notification)) continue
+      const current = this.active.get(version.notification)?.get(version.locale)
+      let entry: ActiveVersion
+      if (current && current.version >= version.version) entry = current
+      else if (version.revertedToDefault) entry = { id: version.id, version: version.version, compiled: null }
+      else {
+        try {
+          entry = { id: version.id, version: version.version, compiled: await this.compileSource(version.notification, version.locale, version) }
+        } catch (error) {
+          onError(version, error as Error)
+          entry = { id: version.id, version: version.version, compiled: null }
+        }
+      }
+      if (!next.has(version.notification)) next.set(version.notification, new Map())
+      next.get(version.notification)!.set(version.locale, entry)
+    }
+    // Versions installed by useVersion while this ran stay.
+    for (const [notification, byLocale] of this.active) {
+      for (const [locale, entry] of byLocale) {
+        const kept = next.get(notification)?.get(locale)
+        if (!kept || kept.version < entry.version) {
+          if (!next.has(notification)) next.set(notification, new Map())
+          next.get(notification)!.set(locale, entry)
+        }
+      }
+    }
+    this.active = next
+  }
+
+  /** Puts one just-saved version in use in this process, already compiled (null: back to the file). */
+  useVersion(version: Pick<StoredVersion, 'id' | 'notification' | 'locale' | 'version'>, compiled: CompiledTemplate | null): void {
+    const current = this.active.get(version.notification)?.get(version.locale)
+    if (current && current.version >= version.version) return
+    const next = new Map(this.active)
+    const byLocale = new Map(next.get(version.notification) ?? [])
+    byLocale.set(version.locale, { id: version.id, version: version.version, compiled })
+    next.set(version.notification, byLocale)
+    this.active = next
+  }
+
   /** Renders one message; only Handlebars runs here. Throws for an unknown notification. */
   render(notification: string, options: RenderOptions): RenderedEmail {
+    return renderTemplate(this.resolve(notification, options.locale), options)
+  }
+
+  /**
+   * The template a reader of `locale` gets: along the fallback chain
+   * (`fr-CA → fr → en`), the first locale with an edited version or a file;
+   * at one locale, the edited version wins over the file.
+   */
+  resolve(notification: string, locale: string | null | undefined): CompiledTemplate {
     const byLocale = this.templates.get(notification)
     if (!byLocale) throw new Error(`unknown notification "${notification}"`)
-    return renderTemplate(pick(byLocale, options.locale, this.fallbackLocale)!, options)
+    const edits = this.active.get(notification)
+    for (const candidate of localeChain(locale, this.fallbackLocale)) {
+      const found = edits?.get(candidate)?.compiled ?? byLocale.get(candidate)
+      if (found) return found
+    }
+    return byLocale.get(this.fallbackLocale)!
   }
 
   private fallbackTemplate(notification: string): CompiledTemplate {

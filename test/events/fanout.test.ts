@@ -11,6 +11,7 @@ const settings: FanoutSettings = {
   defaultLocale: 'en',
   reminderOffsets: [48 * 3_600_000, 2 * 3_600_000],
   sessionReminderOffsets: [24 * 3_600_000, 15 * 60_000],
+  quietHours: { start: 21 * 60, end: 8 * 60 },
 }
 const now = new Date('2026-12-01T12:00:00Z')
 const ada = { id: 7, email: 'ada@learner.test', name: 'Ada', timezone: 'Europe/London' }
@@ -64,6 +65,24 @@ describe('planEvent', () => {
     expect(plan.cancel).toEqual([{ subjectRef: 'deadline:a1' }])
   })
 
+  test('a reminder that would fall in the learner\'s night moves to the morning, or the evening before when the morning is too late', () => {
+    // now: 2026-12-01 12:00 UTC. Ada is in Tokyo (UTC+9).
+    const tokyo = { id: 9, email: 'kei@learner.test', timezone: 'Asia/Tokyo' }
+    const plan = (due: string) =>
+      planEvent(
+        event('deadline.scheduled', { users: [tokyo], course, item: { id: 'q', kind: 'quiz', title: 'Quiz', due_at: due } }),
+        { ...settings, reminderOffsets: [2 * 3_600_000] },
+        now,
+      ).messages.map((m) => m.runAt?.toISOString())
+    // Due 04:00 Tokyo on the 3rd: the 02:00 reminder waits... until 08:00, after the deadline, so 21:00 the evening before.
+    expect(plan('2026-12-02T19:00:00Z')).toEqual(['2026-12-02T12:00:00.000Z'])
+    // Due 16:00 Tokyo: the 14:00 reminder is daytime, untouched.
+    expect(plan('2026-12-03T07:00:00Z')).toEqual(['2026-12-03T05:00:00.000Z'])
+    // Due 10:00 Tokyo: the 08:00 reminder is on the boundary, untouched; due 09:30 → 07:30 moves to 08:00.
+    expect(plan('2026-12-03T01:00:00Z')).toEqual(['2026-12-02T23:00:00.000Z'])
+    expect(plan('2026-12-03T00:30:00Z')).toEqual(['2026-12-02T23:00:00.000Z'])
+  })
+
   test('a discussion post reaches every recipient but its author', () => {
     const plan = planEvent(
       event('discussion.post_created', {
@@ -108,5 +127,34 @@ describe('planEvent', () => {
     expect(withPrint.messages.map((m) => m.foldKey)).toEqual(['system_error:db', 'system_error:db'])
     const without = planEvent(event('system.error', { error: { source: 'lms', message: 'db down', severity: 'error' } }), settings, now)
     expect(without.messages[0]?.foldKey).toMatch(/^system_error:[0-9a-f]{16}$/)
+  })
+})
+
+describe('planEvent with per-admin alert choices', () => {
+  const perAdmin: FanoutSettings = {
+    ...settings,
+    adminAlerts: [
+      { email: 'ops@school.test', enrollment: 'paid', registrations: true, errors: true },
+      { email: 'dean@school.test', enrollment: 'all', registrations: false, errors: false },
+      { email: 'finance@school.test', enrollment: 'off', registrations: false, errors: true },
+    ],
+  }
+
+  test('each admin gets only the alerts they chose', () => {
+    const free = planEvent(event('enrollment.created', { user: ada, course, enrollment: { id: 1 } }), perAdmin, now)
+    expect(free.messages.filter((m) => m.notification === 'admin_enrollment').map((m) => m.toAddress)).toEqual(['dean@school.test'])
+    const paid = planEvent(
+      event('enrollment.created', { user: ada, course, enrollment: { id: 1, paid: { amount: 5, currency: 'EUR' } } }),
+      perAdmin,
+      now,
+    )
+    expect(paid.messages.filter((m) => m.notification === 'admin_enrollment').map((m) => m.toAddress)).toEqual([
+      'ops@school.test',
+      'dean@school.test',
+    ])
+    const registered = planEvent(event('user.registered', { user: ada }), perAdmin, now)
+    expect(registered.messages.filter((m) => m.lmsUserId === null).map((m) => m.toAddress)).toEqual(['ops@school.test'])
+    const error = planEvent(event('system.error', { error: { source: 'lms', message: 'x', severity: 'error' } }), perAdmin, now)
+    expect(error.messages.map((m) => m.toAddress)).toEqual(['ops@school.test', 'finance@school.test'])
   })
 })

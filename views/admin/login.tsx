@@ -54,7 +54,7 @@ export function SetupPage({ action, error, minLength, ...shell }: SetupProps): J
         <input id="email" name="email" type="email" autocomplete="username" required />
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="new-password" minlength={String(minLength)} required />
-        <p class="hint">At least {String(minLength)} characters.</p>
+        <p class="hint" safe>{`At least ${minLength} characters.`}</p>
         <button type="submit" class="primary">
           Create admin and sign in
         </button>

@@ -100,7 +100,8 @@ export const deliveryAttempts = pgTable(
     startedAt: timestamp({ withTimezone: true }).notNull(),
     finishedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
-  (table) => [index().on(table.messageId)],
+  // finished_at: the dashboard's charts and transport health read recent attempts every few seconds.
+  (table) => [index().on(table.messageId), index().on(table.finishedAt)],
 )
 
 export type DeliveryAttempt = typeof deliveryAttempts.$inferSelect

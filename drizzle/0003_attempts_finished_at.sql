@@ -1,0 +1,1 @@
+CREATE INDEX "delivery_attempts_finished_at_index" ON "delivery_attempts" USING btree ("finished_at");

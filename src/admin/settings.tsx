@@ -1,0 +1,264 @@
+// Settings (issue 4, item 7):
+//
+//   GET  /admin/settings                             alerts, transport, webhook secret, mailbox link
+//   POST /admin/settings/alerts                      add / save / remove an admin-alert recipient
+//   POST /admin/settings/test-email                  send a test through the active transport
+//   POST /admin/settings/webhook-secret/rotate       new secret (shown once), old one kept for an overlap
+//   GET  /admin/settings/mailbox                     the file transport's .eml files, newest first
+//   GET  /admin/settings/mailbox/:name               one message: headers, text part, HTML in a sandboxed frame
+//   GET  /admin/settings/mailbox/:name/html          that HTML, under CSP `sandbox`
+//
+// Every POST is audited. They answer with the settings page itself (not a
+// redirect): the new webhook secret must appear in exactly one response, and
+// a test send's result is only worth showing once.
+
+import { randomUUID } from 'node:crypto'
+import { Html } from '@elysiajs/html'
+import { Elysia, t } from 'elysia'
+import {
+  MailboxMessagePage,
+  MailboxPage,
+  OVERLAP_CHOICES,
+  SettingsPage,
+  type EnrollmentMode,
+  type SettingsProps,
+  type TestSendResult,
+} from '../../views/admin/settings.tsx'
+import type { AdminAlertRecipient } from '../events/fanout.ts'
+import { loadFanoutFlags, saveAdminAlerts, secretFingerprint } from '../settings/runtime.ts'
+import { mailDirectory } from '../transport/file.ts'
+import { TransportError } from '../transport/types.ts'
+import type { AdminSession } from './auth.ts'
+import { adminGuard, html, signedIn, type AdminDeps } from './http.ts'
+import { listMailbox, parseEml, readMailboxFile } from './mailbox.ts'
+import { adminNotFound, PAGE_SIZE, pageNumber } from './people.tsx'
+import { recordAudit } from './queries.ts'
+
+/** The host of MAIL_FROM, for the test email's Message-ID (as service.ts mints them). */
+function fromDomain(mailFrom: string): string {
+  const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
+  return address.split('@')[1] ?? 'localhost'
+}
+
+const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/
+const MODES: readonly EnrollmentMode[] = ['paid', 'all', 'off']
+
+/** The HTML part of a mailbox message: no script, no form, no plugin, no navigation; framed by our own pages only. */
+const PREVIEW_HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "sandbox; default-src 'none'; img-src data: https:; style-src 'unsafe-inline'; frame-ancestors 'self'",
+  'x-frame-options': 'SAMEORIGIN',
+}
+
+/** `smtp://user:pass@host:587` → `smtp://host:587`: the server, never the credentials. */
+export function transportDetail(name: string, smtpUrl: string | undefined, dataDir: string): string | null {
+  if (name === 'file') return mailDirectory(dataDir)
+  if (name === 'smtp' && smtpUrl) {
+    try {
+      const url = new URL(smtpUrl)
+      return `${url.protocol}//${url.hostname}${url.port ? `:${url.port}` : ''}`
+    } catch {
+      return null
+    }
+  }
+  return null
+}
+
+const alertForm = t.Object({
+  action: t.Optional(t.String({ maxLength: 20 })),
+  email: t.Optional(t.String({ maxLength: 320 })),
+  enrollment: t.Optional(t.String({ maxLength: 10 })),
+  registrations: t.Optional(t.String({ maxLength: 10 })),
+  errors: t.Optional(t.String({ maxLength: 10 })),
+  _csrf: t.Optional(t.String()),
+})
+
+export function settingsRoutes(deps: AdminDeps) {
+  const { db, config } = deps
+  const store = deps.secrets.webhook
+  const mailDir = mailDirectory(config.dataDir)
+
+  async function propsFor(session: AdminSession, extra: Partial<SettingsProps> = {}): Promise<SettingsProps> {
+    const [flags, state, mailbox] = await Promise.all([
+      loadFanoutFlags(db),
+      store.state(),
+      listMailbox(mailDir, { limit: 0, offset: 0 }).catch(() => ({ total: null })),
+    ])
+    const previousUntil = state.previousUntil ? new Date(state.previousUntil) : null
+    const props: SettingsProps = {
+      assets: deps.assets,
+      siteName: deps.siteName,
+      admin: { email: session.email, csrfToken: session.csrfToken },
+      csrfToken: session.csrfToken,
+      alerts: flags.adminAlerts,
+      transport: { name: deps.transport.name, detail: transportDetail(deps.transport.name, config.smtpUrl, config.dataDir) },
+      webhook: {
+        managedByEnvironment: store.managedByEnvironment,
+        fingerprint: secretFingerprint(state.current),
+        previous:
+          state.previous && previousUntil && previousUntil.getTime() > Date.now()
+            ? { fingerprint: secretFingerprint(state.previous), until: previousUntil }
+            : null,
+      },
+      mailboxCount: mailbox.total,
+      ...extra,
+    }
+    return props
+  }
+
+  async function page(session: AdminSession, extra: Partial<SettingsProps> = {}, status = 200): Promise<Response> {
+    return html(<SettingsPage {...await propsFor(session, extra)} />, status)
+  }
+
+  const audit = (session: AdminSession, action: string, target: string | undefined, detail: Record<string, unknown>) =>
+    recordAudit(db, { adminId: session.adminId, adminEmail: session.email, action, ...(target ? { target } : {}), detail })
+
+  return new Elysia({ name: 'admin-settings' })
+    .use(adminGuard(deps.auth))
+    .get('/admin/settings', ({ session }) => page(signedIn(session)))
+    .post(
+      '/admin/settings/alerts',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        const email = (body.email ?? '').trim().toLowerCase()
+        const action = body.action ?? 'save'
+        const enrollment = MODES.includes(body.enrollment as EnrollmentMode) ? (body.enrollment as EnrollmentMode) : 'paid'
+        const entry: AdminAlertRecipient = {
+          email,
+          enrollment,
+          registrations: body.registrations === 'on',
+          errors: body.errors === 'on',
+        }
+        const current = (await loadFanoutFlags(db)).adminAlerts
+        const index = current.findIndex((a) => a.email.toLowerCase() === email)
+        let next: AdminAlertRecipient[]
+        let message: string
+        if (action === 'add') {
+          if (!EMAIL.test(email)) return page(admin, { alertError: 'Enter an email address such as ops@example.org.' }, 422)
+          if (index >= 0) return page(admin, { alertError: `${email} already gets admin alerts.` }, 409)
+          next = [...current, entry]
+          message = `${email} now gets admin alerts.`
+        } else if (action === 'remove') {
+          if (index < 0) return page(admin, { alertError: `${email} is not on the list.` }, 404)
+          next = current.filter((_, i) => i !== index)
+          message = `${email} no longer gets admin alerts.`
+        } else if (action === 'save') {
+          if (index < 0) return page(admin, { alertError: `${email} is not on the list.` }, 404)
+          next = current.map((a, i) => (i === index ? { ...entry, email: a.email } : a))
+          message = `Saved what ${email} gets.`
+        } else {
+          return page(admin, { alertError: 'Unknown action.' }, 400)
+        }
+        await db.transaction(async (tx) => {
+          await saveAdminAlerts(tx, next)
+          await recordAudit(tx, {
+            adminId: admin.adminId,
+            adminEmail: admin.email,
+            action: `settings.admin_alerts.${action}`,
+            target: email,
+            detail: action === 'remove' ? {} : { ...entry },
+          })
+        })
+        return page(admin, { alertStatus: message, ...(action === 'add' ? { formKey: randomUUID().slice(0, 8) } : {}) })
+      },
+      { body: alertForm },
+    )
+    .post(
+      '/admin/settings/test-email',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        const to = (body.to ?? '').trim()
+        if (!EMAIL.test(to)) return page(admin, { testError: 'Enter an email address such as ops@example.org.' }, 422)
+        const site = deps.siteName
+        const sentAt = new Date().toISOString()
+        let result: TestSendResult
+        try {
+          const sent = await deps.transport.send({
+            messageId: `<test-${randomUUID()}@${fromDomain(config.mailFrom)}>`,
+            from: config.mailFrom,
+            to: { address: to },
+            subject: `${site}: test email`,
+            text: `This is a test email from ${site}'s notification service, sent by ${admin.email} at ${sentAt} through the ${deps.transport.name} transport.\n`,
+            html:
+              `<!doctype html><html lang="en"><body><p>This is a test email from ${Bun.escapeHTML(site)}'s notification service, ` +
+              `sent by ${Bun.escapeHTML(admin.email)} at ${sentAt} through the ${Bun.escapeHTML(deps.transport.name)} transport.</p></body></html>`,
+          })
+          result = { ok: true, to, code: sent.code, response: sent.response }
+        } catch (error) {
+          const code = error instanceof TransportError ? (error.code ?? error.kind) : 'error'
+          result = { ok: false, to, code, response: (error as Error).message }
+        }
+        await audit(admin, 'settings.test_email', to, { transport: deps.transport.name, ...result })
+        return page(admin, { testResult: result }, result.ok ? 200 : 502)
+      },
+      { body: t.Object({ to: t.Optional(t.String({ maxLength: 320 })), _csrf: t.Optional(t.String()) }) },
+    )
+    .post(
+      '/admin/settings/webhook-secret/rotate',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        if (store.managedByEnvironment) {
+          return page(admin, { webhookError: 'WEBHOOK_SECRET is set in the environment; rotate it there.' }, 409)
+        }
+        const hours = Number(body.overlap_hours ?? '24')
+        if (!OVERLAP_CHOICES.some((c) => c.hours === hours)) {
+          return page(admin, { webhookError: 'Choose one of the offered overlap periods.' }, 422)
+        }
+        const before = await store.state()
+        const { secret, previousUntil } = await store.rotate(hours * 3_600_000)
+        await audit(admin, 'settings.webhook_secret.rotate', undefined, {
+          previous: secretFingerprint(before.current),
+          current: secretFingerprint(secret),
+          previousUntil: previousUntil?.toISOString() ?? null,
+        })
+        // Shown in this one response only; the page is never cached (ADMIN_HEADERS: no-store).
+        const props = await propsFor(admin)
+        return html(<SettingsPage {...props} webhook={{ ...props.webhook, newSecret: secret }} />)
+      },
+      { body: t.Object({ overlap_hours: t.Optional(t.String({ maxLength: 5 })), _csrf: t.Optional(t.String()) }) },
+    )
+    .get('/admin/settings/mailbox', async ({ session, query }) => {
+      const admin = signedIn(session)
+      const n = pageNumber(query.page)
+      const { entries, total } = await listMailbox(mailDir, { limit: PAGE_SIZE, offset: (n - 1) * PAGE_SIZE })
+      return html(
+        <MailboxPage
+          assets={deps.assets}
+          siteName={deps.siteName}
+          admin={{ email: admin.email, csrfToken: admin.csrfToken }}
+          transportName={deps.transport.name}
+          entries={entries}
+          paging={{ page: n, pageSize: PAGE_SIZE, total, href: (p) => `/admin/settings/mailbox?page=${p}` }}
+        />,
+      )
+    })
+    .get('/admin/settings/mailbox/:name', async ({ session, params }) => {
+      const admin = signedIn(session)
+      const raw = await readMailboxFile(mailDir, params.name)
+      if (!raw) return adminNotFound(deps, admin, 'message in the mailbox')
+      const parsed = parseEml(raw)
+      return html(
+        <MailboxMessagePage
+          assets={deps.assets}
+          siteName={deps.siteName}
+          admin={{ email: admin.email, csrfToken: admin.csrfToken }}
+          name={params.name}
+          subject={parsed.subject}
+          headers={parsed.headers}
+          text={parsed.text}
+          hasHtml={parsed.html !== null}
+        />,
+      )
+    })
+    .get('/admin/settings/mailbox/:name/html', async ({ session, params }) => {
+      const admin = signedIn(session)
+      const raw = await readMailboxFile(mailDir, params.name)
+      const parsed = raw ? parseEml(raw) : undefined
+      if (!parsed?.html) return adminNotFound(deps, admin, 'message in the mailbox')
+      return new Response(parsed.html, { headers: PREVIEW_HEADERS })
+    })
+}
+

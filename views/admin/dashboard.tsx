@@ -1,0 +1,232 @@
+// The operations dashboard: what the outbox holds now, what went out and
+// what failed over the last day, and whether the transport is healthy.
+// The live part is its own fragment, polled by htmx every 5 s; it carries
+// no live region (a screen reader is not interrupted every 5 s) and
+// nothing focusable, so a refresh never moves focus.
+
+import { Html } from '@elysiajs/html'
+import { AdminLayout, type AdminShell } from './layout.tsx'
+import { duration, Time, utc } from './ops-format.tsx'
+
+export interface DashboardData {
+  now: Date
+  counts: readonly { state: string; lastHour: number; lastDay: number }[]
+  hours: readonly { hour: Date; sent: number; failed: number }[]
+  oldestQueuedSince: Date | null
+  transports: readonly { transport: string; lastSentAt: Date | null; failuresLast15m: number }[]
+  currentTransport: string
+}
+
+export const LIVE_PATH = '/admin/dashboard/live'
+
+export function DashboardPage(props: AdminShell & { data: DashboardData }): JSX.Element {
+  return (
+    <AdminLayout {...props} title="Dashboard" current="/admin">
+      <p class="ops-note">Counts refresh every 5 seconds. Times are UTC.</p>
+      <div id="live" hx-get={LIVE_PATH} hx-trigger="every 5s" hx-swap="innerMorph">
+        <DashboardLive data={props.data} />
+      </div>
+    </AdminLayout>
+  )
+}
+
+/** Everything that refreshes: what the polling swaps in. */
+export function DashboardLive({ data }: { data: DashboardData }): JSX.Element {
+  const waiting = data.oldestQueuedSince ? data.now.getTime() - data.oldestQueuedSince.getTime() : null
+  const totalSent = data.hours.reduce((n, h) => n + h.sent, 0)
+  const totalFailed = data.hours.reduce((n, h) => n + h.failed, 0)
+  return (
+    <div class="dashboard">
+      <section class="card" aria-labelledby="counts-heading">
+        <h2 id="counts-heading">Messages by state</h2>
+        <table class="counts">
+          <caption>Messages created in each period, by their state now</caption>
+          <thead>
+            <tr>
+              <th scope="col">State</th>
+              <th scope="col" class="num">
+                Last hour
+              </th>
+              <th scope="col" class="num">
+                Last 24 hours
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.counts.map((c) => (
+              <tr id={`count-${c.state}`}>
+                <th scope="row" safe>
+                  {c.state}
+                </th>
+                <td class="num" data-period="hour" safe>
+                  {String(c.lastHour)}
+                </td>
+                <td class="num" data-period="day" safe>
+                  {String(c.lastDay)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <p id="oldest-queued" class="oldest">
+          {waiting === null ? (
+            'No message is waiting in the queue.'
+          ) : (
+            <>
+              Oldest queued message has waited <strong safe>{duration(waiting)}</strong> (due since{' '}
+              <Time at={data.oldestQueuedSince} />
+              ).
+            </>
+          )}
+        </p>
+      </section>
+
+      <section class="card" aria-labelledby="transport-heading">
+        <h2 id="transport-heading">Transport health</h2>
+        <table>
+          <caption>Each transport's last successful send and failed attempts in the last 15 minutes</caption>
+          <thead>
+            <tr>
+              <th scope="col">Transport</th>
+              <th scope="col">Last successful send</th>
+              <th scope="col" class="num">
+                Failures, last 15 min
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.transports.map((tr) => (
+              <tr class={tr.failuresLast15m > 0 ? 'unhealthy' : ''}>
+                <th scope="row">
+                  <span safe>{tr.transport}</span>
+                  {tr.transport === data.currentTransport ? <span class="muted"> (active)</span> : ''}
+                </th>
+                <td>{tr.lastSentAt ? <Time at={tr.lastSentAt} /> : <span class="muted">never</span>}</td>
+                <td class="num" safe>
+                  {String(tr.failuresLast15m)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+
+      <section class="card charts" aria-labelledby="charts-heading">
+        <h2 id="charts-heading">Last 24 hours</h2>
+        <BarChart
+          id="chart-sent"
+          title="Emails sent per hour"
+          summary={`${totalSent} sent in the last 24 hours`}
+          hours={data.hours}
+          value={(h) => h.sent}
+          kind="sent"
+        />
+        <BarChart
+          id="chart-failed"
+          title="Failed delivery attempts per hour"
+          summary={`${totalFailed} failed attempts (retried or dead) in the last 24 hours`}
+          hours={data.hours}
+          value={(h) => h.failed}
+          kind="failed"
+        />
+        <table class="visually-hidden">
+          <caption>Sent and failed delivery attempts per hour (UTC)</caption>
+          <thead>
+            <tr>
+              <th scope="col">Hour starting</th>
+              <th scope="col" class="num">
+                Sent
+              </th>
+              <th scope="col" class="num">
+                Failed
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.hours.map((h) => (
+              <tr>
+                <th scope="row" safe>
+                  {utc(h.hour).slice(0, 16)}
+                </th>
+                <td class="num" safe>
+                  {String(h.sent)}
+                </td>
+                <td class="num" safe>
+                  {String(h.failed)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <p class="ops-note updated">
+        Updated <Time at={data.now} />
+      </p>
+    </div>
+  )
+}
+
+const W = 720
+const H = 170
+const PAD = { left: 36, right: 8, top: 10, bottom: 24 }
+
+/** 24 bars, one per hour, oldest on the left; an axis with its maximum and the hour every 6 bars. */
+function BarChart(props: {
+  id: string
+  title: string
+  summary: string
+  hours: DashboardData['hours']
+  value: (h: DashboardData['hours'][number]) => number
+  kind: 'sent' | 'failed'
+}): JSX.Element {
+  const values = props.hours.map(props.value)
+  const max = Math.max(1, ...values)
+  const innerW = W - PAD.left - PAD.right
+  const innerH = H - PAD.top - PAD.bottom
+  const slot = innerW / Math.max(1, values.length)
+  const barW = Math.max(2, slot * 0.7)
+  return (
+    <figure class="chart">
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-labelledby={`${props.id}-title ${props.id}-desc`}
+        class={`chart-${props.kind}`}
+        preserveAspectRatio="xMidYMid meet"
+      >
+        <title id={`${props.id}-title`} safe>
+          {props.title}
+        </title>
+        <desc id={`${props.id}-desc`} safe>
+          {`${props.summary}; at most ${max} in one hour.`}
+        </desc>
+        <line class="axis" x1={String(PAD.left)} y1={String(PAD.top + innerH)} x2={String(W - PAD.right)} y2={String(PAD.top + innerH)} />
+        <text class="tick" x={String(PAD.left - 6)} y={String(PAD.top + 8)} text-anchor="end" safe>
+          {String(max)}
+        </text>
+        <text class="tick" x={String(PAD.left - 6)} y={String(PAD.top + innerH)} text-anchor="end">
+          0
+        </text>
+        {values.map((v, i) => {
+          const h = (v / max) * innerH
+          const x = PAD.left + i * slot + (slot - barW) / 2
+          return (
+            <rect class="bar" x={x.toFixed(1)} y={(PAD.top + innerH - h).toFixed(1)} width={barW.toFixed(1)} height={h.toFixed(1)} />
+          )
+        })}
+        {props.hours.map((h, i) =>
+          i % 6 === 0 || i === props.hours.length - 1 ? (
+            <text class="tick" x={(PAD.left + i * slot + slot / 2).toFixed(1)} y={String(H - 6)} text-anchor="middle" safe>
+              {h.hour.toISOString().slice(11, 16)}
+            </text>
+          ) : (
+            ''
+          ),
+        )}
+      </svg>
+      <figcaption>
+        <strong safe>{props.title}</strong> — <span safe>{props.summary}</span>
+      </figcaption>
+    </figure>
+  )
+}
