@@ -10,19 +10,18 @@
 // how to install it, it never skips.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { messages } from '../../src/db/schema/index.ts'
 import { ADMIN_PASSWORD } from '../support/admin.ts'
 import { eventually } from '../support/outbox.ts'
 import { ADMIN, startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
 import { eventRequest } from '../support/webhooks.ts'
+import { launchChromium, seriousViolations, watchErrors } from '../support/browser.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const axeSource = readFileSync(Bun.resolveSync('axe-core/axe.min.js', import.meta.dir), 'utf8')
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
 
 let sink: SmtpSink
@@ -32,19 +31,11 @@ let context: BrowserContext
 let base: string
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need it. Install it (apt-get install chromium) or set CHROMIUM_PATH.`,
-    )
-  }
   mkdirSync(ARTIFACTS, { recursive: true })
   sink = await startSmtpSink()
   t = await startTestService({ MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url, ADMIN_PASSWORD }, { listen: true })
   base = `http://127.0.0.1:${t.service.port}`
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
 }, 60_000)
 
@@ -69,37 +60,6 @@ function enrollment(email: string) {
     course: { id: `c-browser-${n}`, title: `Course "${n}" <i>R&D</i>` },
     enrollment: { id: `e-browser-${n}` },
   }
-}
-
-/** Console errors (CSP violations show up here) and uncaught exceptions, except the favicon. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = []
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(message.text())
-  })
-  page.on('pageerror', (error) => errors.push(error.message))
-  return errors
-}
-
-interface AxeResults {
-  passes: unknown[]
-  violations: { id: string; impact: string; nodes: { target: string[] }[] }[]
-}
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(axeSource)
-  const { passes, violations } = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<AxeResults> } }).axe.run()
-    return {
-      passes: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) })),
-    }
-  })
-  expect(passes).toBeGreaterThan(10)
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.targets.join(', ')}`)
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `ops-${name}.png`), fullPage: true })

@@ -10,20 +10,19 @@
 // how to install it, it never skips.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { messages, suppressions } from '../../src/db/schema/index.ts'
 import { findRecipientId } from '../../src/recipients/queries.ts'
 import { ADMIN_PASSWORD } from '../support/admin.ts'
 import { ADMIN, startTestService, type TestService } from '../support/service.ts'
+import { launchChromium, seriousViolations, watchErrors } from '../support/browser.ts'
 
 // Bun's 5 s default is too short for the services this file boots when run without `--timeout` (plain `bun test`).
 setDefaultTimeout(30_000)
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname
-const axeSource = readFileSync(Bun.resolveSync('axe-core/axe.min.js', import.meta.dir), 'utf8')
 const HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 let t: TestService
@@ -33,11 +32,6 @@ let base: string
 let recipientId: string
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need it. Install it (apt-get install chromium) or set CHROMIUM_PATH.`,
-    )
-  }
   mkdirSync(ARTIFACTS, { recursive: true })
   t = await startTestService({ ADMIN_PASSWORD }, { listen: true })
   base = `http://127.0.0.1:${t.service.port}`
@@ -56,10 +50,7 @@ beforeAll(async () => {
     if (sent.length >= 6) break
     await Bun.sleep(50)
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   const page = await context.newPage()
   await page.goto(`${base}/admin/recipients`)
@@ -74,16 +65,6 @@ afterAll(async () => {
   await browser?.close()
   await t?.stop()
 })
-
-/** Console errors and uncaught exceptions (a CSP refusal shows as one), except the favicon and other modules' pages. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = []
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(message.text())
-  })
-  page.on('pageerror', (error) => errors.push(error.message))
-  return errors
-}
 
 /** Presses Tab until the focused element matches, as a keyboard user would; fails after `limit` presses. */
 async function tabTo(page: Page, matches: (el: { id: string; text: string; label: string }) => boolean, limit = 80) {
@@ -103,27 +84,6 @@ async function focusOutline(page: Page): Promise<{ style: string; width: number 
     const style = getComputedStyle(document.activeElement!)
     return { style: style.outlineStyle, width: parseFloat(style.outlineWidth) }
   })
-}
-
-interface AxeResults {
-  passes: unknown[]
-  violations: { id: string; impact: string; nodes: { target: string[] }[] }[]
-}
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern (an injected <script> would be refused).
-  await page.evaluate(axeSource)
-  const { passes, violations } = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<AxeResults> } }).axe.run()
-    return {
-      passes: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) })),
-    }
-  })
-  expect(passes).toBeGreaterThan(10)
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.targets.join(', ')}`)
 }
 
 describe('keyboard only', () => {

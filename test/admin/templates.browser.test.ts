@@ -11,16 +11,15 @@
 // how to install it, it never skips.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { and, desc, eq } from 'drizzle-orm'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { templateVersions } from '../../src/db/schema/index.ts'
 import { ADMIN_PASSWORD } from '../support/admin.ts'
 import { ADMIN, startTestService, type TestService } from '../support/service.ts'
+import { launchChromium, seriousViolations, watchErrors } from '../support/browser.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const axeSource = readFileSync(Bun.resolveSync('axe-core/axe.min.js', import.meta.dir), 'utf8')
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
 
 let t: TestService
@@ -28,32 +27,16 @@ let browser: Browser
 let base: string
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: the browser tests need it. Install it (apt-get install chromium) or set CHROMIUM_PATH.`)
-  }
   mkdirSync(ARTIFACTS, { recursive: true })
   t = await startTestService({ ADMIN_PASSWORD, ROLE: 'api' }, { listen: true })
   base = `http://127.0.0.1:${t.service.port}`
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
 }, 60_000)
 
 afterAll(async () => {
   await browser?.close()
   await t?.stop()
 })
-
-/** Console errors (CSP violations among them) and uncaught exceptions, except the favicon. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = []
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(message.text())
-  })
-  page.on('pageerror', (error) => errors.push(error.message))
-  return errors
-}
 
 async function signIn(context: BrowserContext, next: string): Promise<Page> {
   const page = await context.newPage()
@@ -62,25 +45,6 @@ async function signIn(context: BrowserContext, next: string): Promise<Page> {
   await page.getByLabel('Password').fill(ADMIN_PASSWORD)
   await Promise.all([page.waitForURL(`${base}${next}`), page.getByRole('button', { name: 'Sign in' }).click()])
   return page
-}
-
-interface AxeResults {
-  passes: unknown[]
-  violations: { id: string; impact: string; nodes: { target: string[] }[] }[]
-}
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  // Through the DevTools protocol, which the page's CSP does not govern (an injected <script> would be refused).
-  await page.evaluate(axeSource)
-  const { passes, violations } = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<AxeResults> } }).axe.run()
-    return {
-      passes: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) })),
-    }
-  })
-  expect(passes).toBeGreaterThan(10)
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id}: ${v.targets.join(', ')}`)
 }
 
 const newest = async (notification: string) =>

@@ -9,15 +9,14 @@
 // how to install it, it never skips.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { eq } from 'drizzle-orm'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { courseMutes, preferences } from '../../src/db/schema/index.ts'
 import { findRecipientId } from '../../src/recipients/queries.ts'
 import { startTestService, type TestService } from '../support/service.ts'
+import { launchChromium, seriousViolations, watchErrors } from '../support/browser.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const axeSource = readFileSync(Bun.resolveSync('axe-core/axe.min.js', import.meta.dir), 'utf8')
 
 const courses = [
   { id: 'c-stats', title: 'Introduction to Statistics' },
@@ -31,11 +30,6 @@ let base: string
 const recipientIds: Record<string, string> = {}
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need it. Install it (apt-get install chromium) or set CHROMIUM_PATH.`,
-    )
-  }
   t = await startTestService({}, { listen: true })
   base = `http://127.0.0.1:${t.service.port}`
   for (const key of ['js', 'nojs', 'axe']) {
@@ -45,10 +39,7 @@ beforeAll(async () => {
     }
     recipientIds[key] = (await findRecipientId(t.service.database.db, user.id))!
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
+  browser = await launchChromium()
 }, 60_000)
 
 afterAll(async () => {
@@ -65,39 +56,7 @@ async function stored(key: string) {
   return { frequencies: Object.fromEntries(chosen.map((p) => [p.category, p.frequency])), mutes: mutes.map((m) => m.courseId).sort() }
 }
 
-/** Console errors and uncaught exceptions, except the favicon the browser asks for on its own. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = []
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(message.text())
-  })
-  page.on('pageerror', (error) => errors.push(error.message))
-  return errors
-}
-
 const topic = (page: Page, name: string) => page.getByRole('group', { name, exact: true })
-
-interface AxeResults {
-  passes: unknown[]
-  violations: { id: string; impact: string; nodes: { target: string[] }[] }[]
-}
-
-/** axe-core's serious and critical findings on the page as it is now, one line each. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern (an injected <script> would be refused).
-  await page.evaluate(axeSource)
-  const { passes, violations } = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<AxeResults> } }).axe.run()
-    return {
-      passes: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) })),
-    }
-  })
-  expect(passes).toBeGreaterThan(10) // axe really ran its rules
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.targets.join(', ')}`)
-}
 
 describe('with JavaScript (htmx)', () => {
   let context: BrowserContext
