@@ -300,7 +300,8 @@ describe('dead letters', () => {
       expect(response.status).toBe(202)
     }
     const rows = await eventually(async () => {
-      const found = await db().select().from(messages).where(eq(messages.courseId, `c-${tag}`))
+      // In address order, so ids[i] is the one sent to `${tag}${i}@dead.test`.
+      const found = await db().select().from(messages).where(eq(messages.courseId, `c-${tag}`)).orderBy(messages.toAddress)
       return found.length === count && found.every((r) => r.state === 'dead') ? found : undefined
     }, 10_000, 'dead letters')
     sink.acceptAll()
