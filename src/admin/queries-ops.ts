@@ -5,7 +5,7 @@
 
 import { sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
-import type { MessageState } from '../db/schema/index.ts'
+import type { Message, MessageState } from '../db/schema/index.ts'
 import { deadLetterWhere, likeContains, type DeadLetterFilter } from '../outbox/queries.ts'
 
 /** The states the dashboard counts. */
@@ -118,18 +118,11 @@ export interface MessageFilter {
   to?: Date | undefined
 }
 
-export interface MessageListRow {
-  id: string
-  createdAt: Date
-  state: MessageState
-  notification: string
-  toAddress: string
-  courseId: string | null
-  attempts: number
-  subject: string | null
-  lastError: string | null
-  reason: string | null
-}
+/** A message as the admin lists show it; the views take this type as their props. */
+export type MessageListRow = Pick<
+  Message,
+  'id' | 'createdAt' | 'state' | 'notification' | 'toAddress' | 'courseId' | 'attempts' | 'subject' | 'lastError' | 'reason'
+>
 
 function messageWhere(filter: MessageFilter): SQL {
   const parts: SQL[] = [sql`true`]

@@ -5,20 +5,11 @@
 
 import { Html } from '@elysiajs/html'
 import { AdminLayout, CsrfField, type AdminShell } from './layout.tsx'
+import type { MessageListRow } from '../../src/admin/queries-ops.ts'
 import { attr, Pager, StateBadge, Time } from './ops-format.tsx'
 
-export interface ListRow {
-  id: string
-  createdAt: Date
-  state: string
-  notification: string
-  toAddress: string
-  courseId: string | null
-  attempts: number
-  subject: string | null
-  lastError: string | null
-  reason: string | null
-}
+/** One row of a message list (type only: views never load the database). */
+export type ListRow = MessageListRow
 
 /** The filter as the form shows it: exactly what was typed, as strings. */
 export interface MessageFilterFields {
