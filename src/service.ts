@@ -11,10 +11,11 @@ import { openDatabase, type Database } from './db/client.ts'
 import { applyMigrations } from './db/migrate.ts'
 import { startJobs, type Jobs } from './jobs/index.ts'
 import type { Logger } from './log.ts'
-import type { Renderer } from './outbox/deliver.ts'
+import { chainGates, type Renderer } from './outbox/deliver.ts'
 import type { ClaimedMessage } from './outbox/queries.ts'
 import { OutboxWorker } from './outbox/worker.ts'
 import { preferenceGate } from './preferences/gate.ts'
+import { reminderGate } from './reminders/gate.ts'
 import { learnerLinks, unsubscribeHeaders } from './preferences/links.ts'
 import { TokenSigner } from './preferences/tokens.ts'
 import { contextFromConfig } from './render/render.ts'
@@ -142,7 +143,10 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       database,
       transport,
       renderer,
-      gate: preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours }),
+      gate: chainGates(
+        reminderGate(database.db),
+        preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours }),
+      ),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       log: log.child({ component: 'worker' }),
       mailFrom: config.mailFrom,

@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto'
 import { outsideQuietHours, type QuietWindow } from '../preferences/quiet-hours.ts'
+import type { ReminderChange } from '../reminders/queries.ts'
 import type { IncomingEvent, UserInput } from './model.ts'
 
 export type AdminEnrollmentAlerts = 'paid' | 'all' | 'off'
@@ -49,15 +50,10 @@ export interface PlannedMessage {
   foldKey?: string
 }
 
-export interface Cancellation {
-  subjectRef: string
-  /** Only these users' messages; all when absent. */
-  lmsUserIds?: string[]
-}
-
 export interface Plan {
   upsert: UserInput[]
-  cancel: Cancellation[]
+  /** What the event changes about a deadline's or a session's reminders. */
+  reminder?: ReminderChange
   /** LMS user whose data is erased (user.deleted). */
   erase?: string
   messages: PlannedMessage[]
@@ -132,7 +128,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
         })),
       )
 
-  const empty: Plan = { upsert: [], cancel: [], messages: [] }
+  const empty: Plan = { upsert: [], messages: [] }
   switch (event.type) {
     case 'user.registered': {
       const { user } = event.data
@@ -174,7 +170,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       return {
         upsert: users,
         // The same item again replaces its pending reminders: a moved deadline must not remind twice.
-        cancel: [{ subjectRef: ref }],
+        reminder: { kind: 'scheduled', subjectRef: ref, at: new Date(item.due_at), lmsUserIds: users.map((u) => String(u.id)) },
         messages: reminders('deadline_reminder', users, new Date(item.due_at), settings.reminderOffsets, ref, {
           course,
           item,
@@ -185,7 +181,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       const { item, users } = event.data
       return {
         ...empty,
-        cancel: [{ subjectRef: deadlineRef(item.id), ...(users ? { lmsUserIds: users.map((u) => String(u.id)) } : {}) }],
+        reminder: { kind: 'cancelled', subjectRef: deadlineRef(item.id), ...(users ? { lmsUserIds: users.map((u) => String(u.id)) } : {}) },
       }
     }
     case 'session.scheduled': {
@@ -194,7 +190,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       const ref = sessionRef(session.id)
       return {
         upsert: users,
-        cancel: [{ subjectRef: ref }],
+        reminder: { kind: 'scheduled', subjectRef: ref, at: new Date(session.starts_at), lmsUserIds: users.map((u) => String(u.id)) },
         messages: reminders('session_reminder', users, new Date(session.starts_at), settings.sessionReminderOffsets, ref, {
           course,
           session,
@@ -205,7 +201,7 @@ export function planEvent(event: IncomingEvent, settings: FanoutSettings, now: D
       const { user, course, assignment, submission } = event.data
       return {
         upsert: [user],
-        cancel: [{ subjectRef: deadlineRef(assignment.id), lmsUserIds: [String(user.id)] }],
+        reminder: { kind: 'submitted', subjectRef: deadlineRef(assignment.id), lmsUserId: String(user.id) },
         messages: [learner('assignment_submitted', user, { course, assignment, submission })],
       }
     }

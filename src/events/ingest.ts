@@ -5,14 +5,9 @@ import { createHash, randomUUID } from 'node:crypto'
 import type { Db } from '../db/client.ts'
 import type { NewMessage } from '../db/schema/index.ts'
 import { AppError } from '../errors.ts'
-import {
-  cancelPending,
-  eraseMessagesOf,
-  foldOrInsert,
-  insertMessages,
-  notifyWorkers,
-} from '../outbox/queries.ts'
-import { deleteRecipient, findRecipientId, findRecipientIds, upsertRecipients } from '../recipients/queries.ts'
+import { eraseMessagesOf, foldOrInsert, insertMessages, notifyWorkers } from '../outbox/queries.ts'
+import { deleteRecipient, findRecipientId, upsertRecipients } from '../recipients/queries.ts'
+import { applyReminderChange } from '../reminders/queries.ts'
 import { loadFanoutFlags } from '../settings/runtime.ts'
 import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings } from './fanout.ts'
 import { validateEvent } from './model.ts'
@@ -83,11 +78,7 @@ export async function ingestEvent(
         await redactEventsAbout(tx, plan.erase)
         if (id) await deleteRecipient(tx, id)
       }
-      for (const { subjectRef, lmsUserIds } of plan.cancel) {
-        // deadline.cancelled names users by id only: they are not in this event's upserts.
-        const ids = lmsUserIds ? [...(await findRecipientIds(tx, lmsUserIds)).values()] : undefined
-        await cancelPending(tx, subjectRef, 'replaced or cancelled by a later event', ids)
-      }
+      if (plan.reminder) await applyReminderChange(tx, plan.reminder)
 
       const rows: NewMessage[] = plan.messages.map((planned) => {
         const id = randomUUID()

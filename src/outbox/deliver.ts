@@ -33,10 +33,27 @@ export type GateDecision =
   | { action: 'skip'; reason: string }
   | { action: 'digest'; runAt: Date; reason: string }
   | { action: 'defer'; runAt: Date; reason: string }
+  | { action: 'cancel'; reason: string }
 
-/** Decides, for a whole claimed batch at once, which messages go out now. */
+/** Decides, for a whole claimed batch at once, which messages go out now. A message it does not mention is sent. */
 export interface Gate {
   decide(batch: readonly ClaimedMessage[]): Promise<Map<string, GateDecision>>
+}
+
+/** Asks each gate in turn about what the ones before it let through; the first decision other than `send` stands. */
+export function chainGates(...gates: Gate[]): Gate {
+  return {
+    async decide(batch) {
+      const held = new Map<string, GateDecision>()
+      let open = batch
+      for (const gate of gates) {
+        if (open.length === 0) break
+        for (const [id, decision] of await gate.decide(open)) if (decision.action !== 'send') held.set(id, decision)
+        open = open.filter((message) => !held.has(message.id))
+      }
+      return held
+    },
+  }
 }
 
 export interface DeliveryDeps {
@@ -51,7 +68,7 @@ export interface DeliveryDeps {
   headersFor?(message: ClaimedMessage): Record<string, string>
 }
 
-export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'scheduled' | 'lost-lease'
+export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'scheduled' | 'cancelled' | 'lost-lease'
 
 /** Provider text can be long and multi-line; keep what an admin needs to read. */
 function clip(text: string, max = 1000): string {
@@ -63,9 +80,11 @@ export async function hold(db: Db, message: ClaimedMessage, owner: string, decis
   const outcome =
     decision.action === 'skip'
       ? ({ state: 'skipped', reason: decision.reason } as const)
-      : decision.action === 'digest'
-        ? ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
-        : ({ state: 'scheduled', reason: decision.reason, runAt: decision.runAt } as const)
+      : decision.action === 'cancel'
+        ? ({ state: 'cancelled', reason: decision.reason } as const)
+        : decision.action === 'digest'
+          ? ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
+          : ({ state: 'scheduled', reason: decision.reason, runAt: decision.runAt } as const)
   return (await markHeld(db, message.id, owner, message.attempts, outcome)) ? outcome.state : 'lost-lease'
 }
 

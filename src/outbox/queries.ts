@@ -1,6 +1,6 @@
 // Every statement that touches the outbox. Each comment says what it locks.
 
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm'
+import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { deliveryAttempts, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
 
@@ -21,14 +21,18 @@ export async function notifyWorkers(db: Executor): Promise<void> {
   await db.execute(sql`select pg_notify(${OUTBOX_CHANNEL}, '')`)
 }
 
-/** Cancels pending rows about one subject (a deadline, a session), optionally only some recipients'. Row locks only. */
+/**
+ * Cancels pending rows about one subject (a deadline, a session) with
+ * `reason`: everyone's, or `only` these recipients', or everyone's `except`
+ * theirs. Row locks only.
+ */
 export async function cancelPending(
   db: Executor,
   subjectRef: string,
   reason: string,
-  recipientIds?: string[],
+  scope: { only?: string[]; except?: string[] } = {},
 ): Promise<number> {
-  if (recipientIds?.length === 0) return 0
+  if (scope.only?.length === 0) return 0
   const cancelled = await db
     .update(messages)
     .set({ state: 'cancelled', reason, updatedAt: sql`now()` })
@@ -36,7 +40,8 @@ export async function cancelPending(
       and(
         eq(messages.subjectRef, subjectRef),
         inArray(messages.state, PENDING),
-        recipientIds ? inArray(messages.recipientId, recipientIds) : undefined,
+        scope.only ? inArray(messages.recipientId, scope.only) : undefined,
+        scope.except?.length ? notInArray(messages.recipientId, scope.except) : undefined,
       ),
     )
     .returning({ id: messages.id })
@@ -116,6 +121,8 @@ export interface ClaimedMessage {
   attempts: number
   recipientId: string | null
   courseId: string | null
+  /** The deadline or session a reminder is about (`deadline:<id>`). */
+  subjectRef: string | null
   /** `sending` when an earlier lease expired: that process stopped mid-send. */
   previousState: MessageState
 }
@@ -160,7 +167,7 @@ export async function claimDue(db: Executor, owner: string, limit: number, lease
       where m.id = picked.id
       returning m.id, m.notification, m.category, m.to_address as "toAddress", m.to_name as "toName", m.locale,
                 m.variables, m.message_id_header as "messageIdHeader", m.attempts, m.recipient_id as "recipientId",
-                m.course_id as "courseId", picked.previous_state as "previousState"`,
+                m.course_id as "courseId", m.subject_ref as "subjectRef", picked.previous_state as "previousState"`,
   )
   // postgres.js hands jsonb back parsed; keep one shape whatever the driver.
   return claimed.map((row) => ({
@@ -237,7 +244,8 @@ export async function markExhausted(db: Executor, id: string, owner: string, att
 
 /**
  * Settles a claimed row without sending it: skipped by a preference, folded
- * into a digest due at `runAt`, or put back to wait until `runAt` (quiet hours). No attempt was made, so the one
+ * into a digest due at `runAt`, put back to wait until `runAt` (quiet hours),
+ * or cancelled (a reminder gone stale). No attempt was made, so the one
  * counted at claim time is given back. Same lease check as finish().
  */
 export async function markHeld(
@@ -245,7 +253,7 @@ export async function markHeld(
   id: string,
   owner: string,
   attempt: number,
-  outcome: { state: 'skipped' | 'digested' | 'scheduled'; reason: string; runAt?: Date },
+  outcome: { state: 'skipped' | 'digested' | 'scheduled' | 'cancelled'; reason: string; runAt?: Date },
 ): Promise<boolean> {
   const updated = await db
     .update(messages)

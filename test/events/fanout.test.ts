@@ -62,7 +62,7 @@ describe('planEvent', () => {
       ['ada@learner.test', new Date(now.getTime() + 28 * 3_600_000).toISOString(), '2h'],
       ['bo@learner.test', new Date(now.getTime() + 28 * 3_600_000).toISOString(), '2h'],
     ])
-    expect(plan.cancel).toEqual([{ subjectRef: 'deadline:a1' }])
+    expect(plan.reminder).toEqual({ kind: 'scheduled', subjectRef: 'deadline:a1', at: new Date(dueIn30h), lmsUserIds: ['7', '8'] })
   })
 
   test('a reminder that would fall in the learner\'s night moves to the morning, or the evening before when the morning is too late', () => {
@@ -109,7 +109,7 @@ describe('planEvent', () => {
       settings,
       now,
     )
-    expect(plan.cancel).toEqual([{ subjectRef: 'deadline:a1', lmsUserIds: ['7'] }])
+    expect(plan.reminder).toEqual({ kind: 'submitted', subjectRef: 'deadline:a1', lmsUserId: '7' })
   })
 
   test('a learner without a locale gets the default one; one with a locale keeps it', () => {
