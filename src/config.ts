@@ -171,10 +171,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (mailTransport === 'smtp' && smtpUrl === undefined) {
     throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
   }
-  const sesRegion = read(env, 'SES_REGION')
-  if (mailTransport === 'ses') {
-    // Listed in the design, not built yet: say so before anything starts.
-    throw new ConfigError('MAIL_TRANSPORT', 'ses is not available yet; use file or smtp')
+  // AWS_REGION is what the SDK and most AWS deployments already set; SES_REGION wins when SES runs in another
+  // region. AWS_REGION is not Belfry's to check unless Belfry is about to use it.
+  const sesRegionVariable = read(env, 'SES_REGION') === undefined && mailTransport === 'ses' ? 'AWS_REGION' : 'SES_REGION'
+  const sesRegion = read(env, sesRegionVariable)
+  if (mailTransport === 'ses' && sesRegion === undefined) {
+    throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+  }
+  // The region becomes part of the endpoint's host name: a typo would otherwise surface as a DNS error on the first send.
+  if (sesRegion !== undefined && !/^[a-z0-9-]+$/.test(sesRegion)) {
+    throw new ConfigError(sesRegionVariable, `"${sesRegion}" is not a region name like eu-west-1`)
   }
   const retryBaseMs = integer(env, 'RETRY_BASE_MS', 30_000, 1)
   const retryMaxMs = integer(env, 'RETRY_MAX_MS', 3_600_000, 1)

@@ -86,6 +86,9 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     smtpUrl: config.smtpUrl,
     concurrency: config.workerConcurrency,
     smtpRequireTLS: config.smtpRequireTls,
+    sesRegion: config.sesRegion,
+    sesEndpoint: config.sesEndpoint,
+    sesConfigurationSet: config.sesConfigurationSet,
     // A send still running when its lease ends could be sent twice; keep a margin for recording the attempt.
     sendTimeoutMs: Math.min(40_000, Math.floor(config.leaseMs * 0.66)),
   })

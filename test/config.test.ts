@@ -45,7 +45,25 @@ describe('loadConfig', () => {
     expect(failure({ SMTP_REQUIRE_TLS: 'yes' })).toStartWith('SMTP_REQUIRE_TLS:')
     expect(failure({ QUIET_HOURS: '9pm-8am' })).toStartWith('QUIET_HOURS:')
     expect(failure({ QUIET_HOURS: '08:00-08:00' })).toStartWith('QUIET_HOURS:')
-    expect(failure({ MAIL_TRANSPORT: 'ses', SES_REGION: 'eu-west-1' })).toBe('MAIL_TRANSPORT: ses is not available yet; use file or smtp')
+    expect(failure({ MAIL_TRANSPORT: 'ses' })).toBe('SES_REGION: is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+    expect(failure({ MAIL_TRANSPORT: 'ses', SES_REGION: 'EU West 1' })).toStartWith('SES_REGION:')
+    expect(failure({ MAIL_TRANSPORT: 'ses', AWS_REGION: 'eu_west_1' })).toStartWith('AWS_REGION:')
+    expect(failure({ SES_ENDPOINT: 'localhost:8005' })).toStartWith('SES_ENDPOINT:')
+  })
+
+  test('ses takes its region from SES_REGION, else AWS_REGION', () => {
+    const ses = loadConfig({
+      MAIL_TRANSPORT: 'ses',
+      SES_REGION: 'eu-west-1',
+      AWS_REGION: 'us-east-1',
+      SES_ENDPOINT: 'http://127.0.0.1:8005',
+      SES_CONFIGURATION_SET: 'belfry-events',
+    })
+    expect(ses.mailTransport).toBe('ses')
+    expect([ses.sesRegion, ses.sesEndpoint, ses.sesConfigurationSet]).toEqual(['eu-west-1', 'http://127.0.0.1:8005', 'belfry-events'])
+    expect(loadConfig({ MAIL_TRANSPORT: 'ses', AWS_REGION: 'us-east-1' }).sesRegion).toBe('us-east-1')
+    // Another tool's AWS_REGION is none of Belfry's business unless it sends through SES.
+    expect(loadConfig({ AWS_REGION: 'whatever it is' }).sesRegion).toBeUndefined()
   })
 
   test('PUBLIC_URL loses its trailing slash so links join cleanly', () => {

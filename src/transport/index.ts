@@ -3,6 +3,7 @@
 
 import { ConfigError, type TransportName } from '../config.ts'
 import { createFileTransport, mailDirectory } from './file.ts'
+import { createSesTransport } from './ses.ts'
 import { createSmtpTransport } from './smtp.ts'
 import type { Transport } from './types.ts'
 
@@ -19,6 +20,12 @@ export interface CreateTransportOptions {
   concurrency: number
   /** SMTP_REQUIRE_TLS. */
   smtpRequireTLS?: boolean
+  /** SES_REGION (or AWS_REGION); required for `ses`. */
+  sesRegion?: string
+  /** SES_ENDPOINT, e.g. an emulator. */
+  sesEndpoint?: string
+  /** SES_CONFIGURATION_SET. */
+  sesConfigurationSet?: string
   /** Upper bound for one send; must stay under LEASE_MS so a slow send ends before its lease does. */
   sendTimeoutMs?: number
 }
@@ -36,6 +43,12 @@ export function createTransport(options: CreateTransportOptions): Transport {
         ...(options.smtpRequireTLS !== undefined ? { requireTLS: options.smtpRequireTLS } : {}),
       })
     case 'ses':
-      throw new ConfigError('MAIL_TRANSPORT', 'ses is not available yet; use file or smtp')
+      if (!options.sesRegion) throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+      return createSesTransport({
+        region: options.sesRegion,
+        ...(options.sesEndpoint ? { endpoint: options.sesEndpoint } : {}),
+        ...(options.sesConfigurationSet ? { configurationSet: options.sesConfigurationSet } : {}),
+        ...(options.sendTimeoutMs !== undefined ? { sendTimeoutMs: options.sendTimeoutMs } : {}),
+      })
   }
 }

@@ -1,5 +1,5 @@
 // The one small interface every mail transport implements. The outbox
-// worker knows only this; `file`, `smtp` and (later) `ses` live behind it.
+// worker knows only this; `file`, `smtp` and `ses` live behind it.
 
 export interface Mailbox {
   address: string

@@ -1,6 +1,6 @@
 // Protects: MAIL_TRANSPORT picks the transport; the default writes under
-// DATA_DIR/mail/, and a missing SMTP_URL or a transport not built yet stops
-// the start with a line naming the variable.
+// DATA_DIR/mail/, and a missing SMTP_URL or SES region stops the start with
+// a line naming the variable.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
@@ -61,9 +61,14 @@ describe('createTransport', () => {
     expect(error.variable).toBe('SMTP_URL')
   })
 
-  test('ses says it is not available yet', () => {
+  test('ses without a region names the variable', () => {
     const error = startError(() => createTransport({ name: 'ses', dataDir, concurrency: 4 }))
-    expect(error.variable).toBe('MAIL_TRANSPORT')
-    expect(error.message).toContain('not available yet')
+    expect(error.variable).toBe('SES_REGION')
+  })
+
+  test('ses builds an SES transport for the region', async () => {
+    const transport = createTransport({ name: 'ses', dataDir, concurrency: 4, sesRegion: 'eu-west-1' })
+    expect(transport.name).toBe('ses')
+    await transport.close()
   })
 })
