@@ -42,6 +42,10 @@ export interface Config {
   reminderOffsets: number[]
   /** Milliseconds before `starts_at` at which session reminders go out, longest first. */
   sessionReminderOffsets: number[]
+  /** Dead letters within five minutes that make Belfry alert its admins; 0 turns that alert off. */
+  deadLetterAlert: number
+  /** Days stored events, finished messages and delivery attempts are kept. */
+  retentionDays: number
   logLevel: LogLevel
 }
 
@@ -216,6 +220,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     quietHours: quietHours(env),
     reminderOffsets: offsets(env, 'REMINDER_OFFSETS', '48h,2h'),
     sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
+    deadLetterAlert: integer(env, 'DEAD_LETTER_ALERT', 10, 0, 1_000_000),
+    retentionDays: integer(env, 'RETENTION_DAYS', 90, 1, 36_500),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   })
 }

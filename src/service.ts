@@ -9,7 +9,9 @@ import { createApp, type App } from './app.ts'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
 import { applyMigrations } from './db/migrate.ts'
+import { DEFAULT_HEALTH_THRESHOLDS, type HealthAlert } from './jobs/health.ts'
 import { startJobs, type Jobs } from './jobs/index.ts'
+import { ingestEvent, type IngestDeps } from './events/ingest.ts'
 import type { Logger } from './log.ts'
 import { chainGates, type Renderer } from './outbox/deliver.ts'
 import type { ClaimedMessage } from './outbox/queries.ts'
@@ -54,6 +56,12 @@ export interface StartOptions {
   pollMs?: number
   /** How often template versions are polled for (besides LISTEN); tests shorten it. */
   templatePollMs?: number
+  /**
+   * Run the jobs on their schedules (the default). Tests turn this off and
+   * trigger jobs with a clock of their own, so that a minute tick cannot add
+   * an alert in the middle of a test that counts emails.
+   */
+  schedule?: boolean
 }
 
 /** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
@@ -110,19 +118,23 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       }),
   }
 
+  const ingest: IngestDeps = {
+    db: database.db,
+    categoryOf: (notification) => templates.category(notification),
+    messageIdDomain: mailFromDomain(config.mailFrom),
+    fanout: {
+      defaultLocale: config.defaultLocale,
+      reminderOffsets: config.reminderOffsets,
+      sessionReminderOffsets: config.sessionReminderOffsets,
+      quietHours: config.quietHours,
+    },
+  }
+
   const app = createApp({
     database,
     log,
     events: {
-      db: database.db,
-      categoryOf: (notification) => templates.category(notification),
-      messageIdDomain: mailFromDomain(config.mailFrom),
-      fanout: {
-        defaultLocale: config.defaultLocale,
-        reminderOffsets: config.reminderOffsets,
-        sessionReminderOffsets: config.sessionReminderOffsets,
-        quietHours: config.quietHours,
-      },
+      ...ingest,
       webhookSecrets: () => secrets.webhook.accepted(),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
@@ -170,7 +182,13 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       log,
       templates,
       context,
-      messageIdDomain: mailFromDomain(config.mailFrom),
+      messageIdDomain: ingest.messageIdDomain,
+      retentionDays: config.retentionDays,
+      schedule: options.schedule ?? true,
+      health: {
+        thresholds: { ...DEFAULT_HEALTH_THRESHOLDS, deadLetters: config.deadLetterAlert },
+        raise: (alert, webhookId) => raiseOwnAlert(ingest, alert, webhookId),
+      },
     })
     log.info('scheduler started', { next: jobs.nextRuns() })
   }
@@ -205,4 +223,14 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       log.info('stopped')
     },
   }
+}
+
+/** Belfry's own alert, ingested as a `system.error` from source "Belfry" (see jobs/health.ts). */
+async function raiseOwnAlert(ingest: IngestDeps, alert: HealthAlert, webhookId: string): Promise<void> {
+  const event = {
+    type: 'system.error',
+    data: { error: { source: 'Belfry', severity: alert.severity, message: alert.message, fingerprint: alert.fingerprint } },
+  }
+  const raw = new TextEncoder().encode(JSON.stringify(event))
+  await ingestEvent(ingest, webhookId, raw, event)
 }

@@ -1,12 +1,20 @@
 // Belfry's scheduled jobs, registered with croner and run once across all
 // processes (see scheduler.ts). Started by the service when ROLE is `all`
-// or `worker`. Reminders need no job: they are outbox rows with a future
-// `run_at`, which the worker's claim picks up when due.
+// or `worker`.
+//
+// Three kinds of timed work need no job, because the outbox claim already
+// does them exactly once (FOR UPDATE SKIP LOCKED) within a poll interval:
+// reminders are outbox rows with a future `run_at`; an alert's fold window
+// ends with its follow-up row's `run_at`; and a lease left by a process
+// that died is taken over by the next claim, which records the interrupted
+// attempt. A cron for any of them would only add delay.
 
 import type { Db, Database } from '../db/client.ts'
 import type { Logger } from '../log.ts'
 import { runDueDigests, type DigestDeps, type DigestRunResult } from './digests.ts'
-import { DIGEST_JOB_LOCK } from './queries.ts'
+import { runHealthChecks, type HealthDeps } from './health.ts'
+import { runHousekeeping } from './housekeeping.ts'
+import { DIGEST_JOB_LOCK, HEALTH_JOB_LOCK, HOUSEKEEPING_JOB_LOCK } from './queries.ts'
 import { JobScheduler, type JobOutcome } from './scheduler.ts'
 
 /**
@@ -16,11 +24,22 @@ import { JobScheduler, type JobOutcome } from './scheduler.ts'
  */
 export const DIGEST_SCHEDULE = '*/5 * * * *'
 
-export type JobName = 'digests'
+/** Every minute: Belfry's own alerts look at the last five minutes. */
+export const HEALTH_SCHEDULE = '* * * * *'
+
+/** Hourly, off the hour when other systems' jobs pile up. */
+export const HOUSEKEEPING_SCHEDULE = '17 * * * *'
+
+export type JobName = 'digests' | 'health' | 'housekeeping'
 
 export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   database: Database
   log: Logger
+  health: Omit<HealthDeps, 'db' | 'log'>
+  /** RETENTION_DAYS. */
+  retentionDays: number
+  /** False: nothing runs by itself; trigger() still does (tests). */
+  schedule: boolean
 }
 
 export interface Jobs {
@@ -46,8 +65,20 @@ export function startJobs(deps: JobsDeps): Jobs {
       lockKey: DIGEST_JOB_LOCK,
       run: async (now) => ({ ...(await runDigests(now)) }),
     },
+    {
+      name: 'health',
+      pattern: HEALTH_SCHEDULE,
+      lockKey: HEALTH_JOB_LOCK,
+      run: (now) => runHealthChecks({ ...deps.health, db, log }, now),
+    },
+    {
+      name: 'housekeeping',
+      pattern: HOUSEKEEPING_SCHEDULE,
+      lockKey: HOUSEKEEPING_JOB_LOCK,
+      run: async (now) => ({ ...(await runHousekeeping({ db, retentionDays: deps.retentionDays }, now)) }),
+    },
   ])
-  scheduler.start()
+  if (deps.schedule) scheduler.start()
   return {
     runDigests,
     trigger: (name, now) => scheduler.trigger(name, now),

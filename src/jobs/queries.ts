@@ -7,10 +7,12 @@
 
 import { inArray, sql } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
-import { messages, type Frequency } from '../db/schema/index.ts'
+import { deliveryAttempts, events, messages, type Frequency } from '../db/schema/index.ts'
 
-/** Advisory lock keys of the jobs: fixed, the same in every process ("belf" + job number). */
+/** Advisory lock keys of the jobs: fixed, the same in every process ("bel" + job number). */
 export const DIGEST_JOB_LOCK = 0x62656c01
+export const HEALTH_JOB_LOCK = 0x62656c03
+export const HOUSEKEEPING_JOB_LOCK = 0x62656c04
 
 /** First key of the two-key transaction locks that serialise digest building per recipient. */
 const DIGEST_RECIPIENT_LOCK_SPACE = 0x62656c02
@@ -165,4 +167,99 @@ export async function attachToDigest(tx: Executor, ids: readonly string[], diges
       .set({ digestId, updatedAt: sql`now()` })
       .where(inArray(messages.id, ids.slice(i, i + ID_CHUNK)))
   }
+}
+
+// Health: what Belfry's own alerts look at. Admin alerts are left out of
+// every count, so an alert that cannot be delivered never raises another.
+
+export interface HealthFacts {
+  /** Learner and system mail that went dead in the last five minutes. */
+  deadLast5m: number
+  /** The longest-waiting due message (not an admin alert): when it fell due, and how many are waiting. */
+  oldestDueSince: Date | null
+  waiting: number
+  /** Per transport whose attempts have all failed since its last success (within the last hour). */
+  failing: { transport: string; since: Date; lastFailure: Date; failures: number; lastError: string | null }[]
+}
+
+const NOT_AN_ALERT = sql`notification not like 'admin\_%'`
+
+/** Three reads on indexes (state/created_at, messages_due_idx, attempts by finished_at). No locks. */
+export async function loadHealthFacts(db: Executor): Promise<HealthFacts> {
+  const [counts] = await rows<{ dead: number; oldest: string | Date | null; waiting: number }>(
+    db,
+    sql`select
+          (select count(*)::int from ${messages}
+           where state = 'dead' and updated_at > now() - interval '5 minutes' and ${NOT_AN_ALERT}) as dead,
+          (select min(run_at) from ${messages}
+           where state in ('queued', 'retrying') and run_at <= now() and ${NOT_AN_ALERT}) as oldest,
+          (select count(*)::int from ${messages}
+           where state in ('queued', 'retrying') and run_at <= now() and ${NOT_AN_ALERT}) as waiting`,
+  )
+  const failing = await rows<{ transport: string; since: string | Date; last: string | Date; failures: number; last_error: string | null }>(
+    db,
+    sql`with recent as (
+          select transport, outcome, finished_at, response from ${deliveryAttempts}
+          where finished_at > now() - interval '1 hour'
+        ), last_ok as (
+          select transport, max(finished_at) as at from recent where outcome = 'sent' group by transport
+        )
+        select r.transport, min(r.finished_at) as since, max(r.finished_at) as last, count(*)::int as failures,
+               (array_agg(r.response order by r.finished_at desc))[1] as last_error
+        from recent r left join last_ok o on o.transport = r.transport
+        where r.outcome = 'transient' and (o.at is null or r.finished_at > o.at)
+        group by r.transport`,
+  )
+  return {
+    deadLast5m: counts?.dead ?? 0,
+    oldestDueSince: counts?.oldest ? new Date(counts.oldest) : null,
+    waiting: counts?.waiting ?? 0,
+    failing: failing.map((f) => ({
+      transport: f.transport,
+      since: new Date(f.since),
+      lastFailure: new Date(f.last),
+      failures: f.failures,
+      lastError: f.last_error,
+    })),
+  }
+}
+
+// Housekeeping: each statement deletes one small batch, in its own
+// transaction, so no run holds many row locks or one long transaction.
+
+/** Terminal messages (with their attempts, by cascade) last touched before `cutoff`. Dead letters wait for an admin. */
+export async function deleteOldMessages(db: Executor, cutoff: Date, batch: number): Promise<number> {
+  const deleted = await rows<{ id: string }>(
+    db,
+    sql`delete from ${messages} where id in (
+          select id from ${messages}
+          where updated_at < ${cutoff.toISOString()}::timestamptz
+            and (state in ('sent', 'cancelled', 'skipped') or (state = 'digested' and digest_id is not null))
+          limit ${batch})
+        returning id`,
+  )
+  return deleted.length
+}
+
+/** Attempts of messages that are kept (dead letters, long-lived reminders) but are themselves old. */
+export async function deleteOldAttempts(db: Executor, cutoff: Date, batch: number): Promise<number> {
+  const deleted = await rows<{ id: number }>(
+    db,
+    sql`delete from ${deliveryAttempts} where id in (
+          select id from ${deliveryAttempts} where finished_at < ${cutoff.toISOString()}::timestamptz
+          order by finished_at limit ${batch})
+        returning id`,
+  )
+  return deleted.length
+}
+
+/** Stored webhooks; a message that outlives its event keeps everything it needs in its own variables. */
+export async function deleteOldEvents(db: Executor, cutoff: Date, batch: number): Promise<number> {
+  const deleted = await rows<{ id: string }>(
+    db,
+    sql`delete from ${events} where id in (
+          select id from ${events} where received_at < ${cutoff.toISOString()}::timestamptz limit ${batch})
+        returning id`,
+  )
+  return deleted.length
 }

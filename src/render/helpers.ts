@@ -93,19 +93,20 @@ function cached<T>(key: string, make: () => T): T {
 }
 
 const DATE: Intl.DateTimeFormatOptions = { year: 'numeric', month: 'long', day: 'numeric' }
-const DATETIME: Intl.DateTimeFormatOptions = {
-  weekday: 'long',
-  year: 'numeric',
-  month: 'long',
-  day: 'numeric',
-  hour: 'numeric',
-  minute: '2-digit',
-  timeZoneName: 'short',
-}
+const DAY: Intl.DateTimeFormatOptions = { weekday: 'long', month: 'long', day: 'numeric' }
+const DAY_IN_YEAR: Intl.DateTimeFormatOptions = { ...DAY, year: 'numeric' }
+const TIME: Intl.DateTimeFormatOptions = { hour: 'numeric', minute: '2-digit' }
+const YEAR: Intl.DateTimeFormatOptions = { year: 'numeric' }
+const FORMATS = { date: DATE, day: DAY, dayInYear: DAY_IN_YEAR, time: TIME, year: YEAR }
 
-function dateFormat(kind: 'date' | 'datetime', f: MessageFormat): Intl.DateTimeFormat {
+function dateFormat(kind: keyof typeof FORMATS, f: MessageFormat): Intl.DateTimeFormat {
   return cached(`${kind}|${f.locale}|${f.timeZone}`, () => {
-    return new Intl.DateTimeFormat(f.locale, { ...(kind === 'date' ? DATE : DATETIME), timeZone: f.timeZone })
+    const options = { ...FORMATS[kind], timeZone: f.timeZone }
+    // A 24-hour clock reads "09:00", not "9:00"; a 12-hour one keeps "9:00 AM".
+    if (kind === 'time' && /h2[34]/.test(new Intl.DateTimeFormat(f.locale, options).resolvedOptions().hourCycle ?? '')) {
+      options.hour = '2-digit'
+    }
+    return new Intl.DateTimeFormat(f.locale, options)
   })
 }
 
@@ -139,11 +140,19 @@ export function formatDate(value: unknown, f: MessageFormat): string {
   return f.zoneKnown ? text : `${text} (UTC)`
 }
 
-/** "Wednesday, March 5, 2025 at 6:30 PM EST"; the zone name is always part of it. */
+/**
+ * "Friday 12 December, 17:00 (Europe/Paris)" for en-GB, "Friday, December
+ * 12, 5:00 PM (America/New_York)" for en-US: the reader's own conventions,
+ * and the zone by its IANA name, which unlike "CET" or "GMT+9" nobody
+ * misreads. The year only when it is not this year.
+ */
 export function formatDateTime(value: unknown, f: MessageFormat): string {
   if (blank(value)) return ''
   const date = toDate(value)
-  return date ? dateFormat('datetime', f).format(date) : String(value)
+  if (!date) return String(value)
+  const year = dateFormat('year', f)
+  const day = dateFormat(year.format(date) === year.format(f.now) ? 'day' : 'dayInYear', f).format(date)
+  return `${day}, ${dateFormat('time', f).format(date)} (${f.timeZone})`
 }
 
 /**

@@ -29,8 +29,8 @@ afterAll(() => sink.close())
 
 // A service per test: a run handed a clock a week ahead must not find another test's items.
 const running: TestService[] = []
-async function start(env: Record<string, string> = {}) {
-  const t = await startTestService({ MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url, ...env })
+async function start(env: Record<string, string> = {}, options: { schedule?: boolean } = {}) {
+  const t = await startTestService({ MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url, ...env }, options)
   running.push(t)
   return t
 }
@@ -355,11 +355,14 @@ describe('run twice at once', () => {
 })
 
 describe('wiring', () => {
-  test('ROLE=api runs no scheduler; ROLE=worker and all do, every five minutes on the minute', async () => {
-    const api = await start({ ROLE: 'api' })
+  test('ROLE=api runs no scheduler; ROLE=worker and all do: digests every five minutes on the minute, health every minute', async () => {
+    const api = await start({ ROLE: 'api' }, { schedule: true })
     expect(api.service.jobs).toBeNull()
-    const worker = await start({ ROLE: 'worker' })
-    const next = worker.service.jobs!.nextRuns().digests!
+    const worker = await start({ ROLE: 'worker' }, { schedule: true })
+    const runs = worker.service.jobs!.nextRuns()
+    expect(runs.health!.getTime() - Date.now()).toBeLessThanOrEqual(60_000)
+    expect(runs.housekeeping!.getUTCMinutes()).toBe(17)
+    const next = runs.digests!
     expect(next.getTime()).toBeGreaterThan(Date.now())
     expect(next.getTime() - Date.now()).toBeLessThanOrEqual(5 * 60_000)
     expect(next.getUTCMinutes() % 5).toBe(0)

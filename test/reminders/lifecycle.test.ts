@@ -6,7 +6,9 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
+import { rows } from '../../src/db/client.ts'
 import { allMessages, eventually } from '../support/outbox.ts'
+import { createTestDatabase, onPostgres } from '../support/db.ts'
 import { startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
 
@@ -126,4 +128,39 @@ describe('deadline reminders', () => {
     await makeDue(back[0]!.id)
     expect((await settled(back[0]!.id)).state).toBe('sent')
   })
+})
+
+describe('two processes on one database', () => {
+  test('each reminder is sent exactly once', async () => {
+    const testDb = await createTestDatabase()
+    // On Postgres each service has its own pool, as two processes would; PGlite is one session, shared.
+    const a = await startTestService({ MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url }, { testDb })
+    const b = await startTestService(
+      { MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url },
+      { testDb: onPostgres ? { ...testDb, database: await testDb.openAnother() } : testDb },
+    )
+    try {
+      const users = Array.from({ length: 40 }, (_, i) => ({ id: `two-${i}`, email: `two${i}@learner.test`, timezone: 'Europe/Paris' }))
+      const item = { id: 'twice', kind: 'assignment', title: 'Twice', due_at: new Date(Date.now() + 50 * HOUR).toISOString() }
+      expect((await a.post('deadline.scheduled', { users, course, item })).status).toBe(202)
+      // Both reminders of every learner fall due at once, with both workers polling.
+      await a.service.database.db.execute(sql`update messages set run_at = now() where subject_ref = 'deadline:twice'`)
+      a.service.worker?.wake()
+      b.service.worker?.wake()
+      await sink.waitFor(80, 20_000)
+      await Bun.sleep(300)
+      expect(sink.messages).toHaveLength(80)
+      expect(new Set(sink.messages.map((m) => m.parsed.messageId)).size).toBe(80)
+      const [sent] = await rows<{ sent: number; attempts: number }>(
+        a.service.database.db,
+        sql`select (select count(*)::int from messages where state = 'sent') as sent,
+                   (select count(*)::int from delivery_attempts) as attempts`,
+      )
+      expect(sent).toEqual({ sent: 80, attempts: 80 })
+    } finally {
+      await b.stop()
+      await a.stop()
+      await testDb.drop()
+    }
+  }, 60_000)
 })

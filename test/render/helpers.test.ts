@@ -20,14 +20,22 @@ const at = (locale: string, zone: string | null, templateLocale = 'en') => messa
 
 describe('dates and times', () => {
   test('in the reader\'s zone, with the zone named', () => {
-    expect(formatDateTime('2025-03-10T16:00:00Z', at('en-US', 'America/Los_Angeles'))).toBe('Monday, March 10, 2025 at 9:00 AM PDT')
-    expect(formatDateTime('2025-03-10T16:00:00Z', at('en-GB', 'Europe/London'))).toBe('Monday, 10 March 2025 at 16:00 GMT')
+    expect(formatDateTime('2025-03-10T16:00:00Z', at('en-US', 'America/Los_Angeles'))).toBe('Monday, March 10, 9:00 AM (America/Los_Angeles)')
+    expect(formatDateTime('2025-12-12T16:00:00Z', at('en-GB', 'Europe/Paris'))).toBe('Friday 12 December, 17:00 (Europe/Paris)')
+    expect(formatDateTime('2025-12-12T16:00:00Z', at('fr', 'Europe/Paris', 'fr'))).toBe('vendredi 12 décembre, 17:00 (Europe/Paris)')
     expect(formatDate('2025-03-10T23:30:00Z', at('en-US', 'Asia/Kolkata'))).toBe('March 11, 2025')
   })
 
+  test('the year only when it is not the current one, in the reader\'s zone', () => {
+    expect(formatDateTime('2026-01-05T09:00:00Z', at('en-GB', 'Europe/London'))).toBe('Monday, 5 January 2026, 09:00 (Europe/London)')
+    // New Year's Eve in London is already next year in Tokyo.
+    const eve = messageFormat('en-GB', 'en', 'Asia/Tokyo', new Date('2025-12-31T12:00:00Z'))
+    expect(formatDateTime('2025-12-31T16:00:00Z', eve)).toBe('Thursday, 1 January 2026, 01:00 (Asia/Tokyo)')
+  })
+
   test('no zone, or one Intl does not know: UTC, and the text says UTC', () => {
-    expect(formatDateTime('2025-03-10T16:00:00Z', at('en', null))).toBe('Monday, March 10, 2025 at 4:00 PM UTC')
-    expect(formatDateTime('2025-03-10T16:00:00Z', at('en', 'Mars/Olympus_Mons'))).toBe('Monday, March 10, 2025 at 4:00 PM UTC')
+    expect(formatDateTime('2025-03-10T16:00:00Z', at('en', null))).toBe('Monday, March 10, 4:00 PM (UTC)')
+    expect(formatDateTime('2025-03-10T16:00:00Z', at('en', 'Mars/Olympus_Mons'))).toBe('Monday, March 10, 4:00 PM (UTC)')
     expect(formatDate('2025-03-10T16:00:00Z', at('en', null))).toBe('March 10, 2025 (UTC)')
   })
 

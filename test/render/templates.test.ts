@@ -69,7 +69,7 @@ describe('locale fallback fr-CA → fr → en', () => {
     expect(email.html).toContain('<html lang="fr"')
     expect(email.html).toContain('Bonjour depuis le fichier français')
     expect(email.html).toContain('Envoyé par Northwind Academy')
-    expect(email.text).toContain('À rendre le lundi 10 mars 2025 à 12 h 00 HAE.')
+    expect(email.text).toContain('À rendre le lundi 10 mars 2025, 12 h 00 (America/Toronto).')
   })
 
   test('a reader whose language has no file gets English, with English dates', async () => {
@@ -77,7 +77,7 @@ describe('locale fallback fr-CA → fr → en', () => {
     expect(email.locale).toBe('en')
     expect(email.subject).toBe('Hello, friend')
     expect(email.html).toContain('<html lang="en"')
-    expect(email.text).toContain('Due Monday, March 10, 2025 at 12:00 PM EDT.')
+    expect(email.text).toContain('Due Monday, March 10, 2025, 12:00 PM (America/Toronto).')
     expect(email.text).toContain('Sent by Northwind Academy')
   })
 

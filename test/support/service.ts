@@ -35,6 +35,8 @@ export async function startTestService(
     listen?: boolean
     /** Logs go nowhere unless a test wants to read them. */
     log?: Logger
+    /** Let jobs run on their schedules; off by default, tests trigger them with their own clock. */
+    schedule?: boolean
   } = {},
 ): Promise<TestService> {
   const testDb = options.testDb ?? (await createTestDatabase())
@@ -56,6 +58,7 @@ export async function startTestService(
     database: testDb.database,
     listen: options.listen ?? false,
     pollMs: options.pollMs ?? 50,
+    schedule: options.schedule ?? false,
   })
   const send = (request: Request) => service.app.handle(request)
   return {
