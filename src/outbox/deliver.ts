@@ -137,7 +137,14 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
 
   try {
     const result = await transport.send(mail)
-    const updated = await markSent(db, message.id, owner, rendered.subject, record('sent', result.code, result.response))
+    const updated = await markSent(
+      db,
+      message.id,
+      owner,
+      rendered.subject,
+      result.providerMessageId ?? null,
+      record('sent', result.code, result.response),
+    )
     if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
     return updated ? 'sent' : 'lost-lease'
   } catch (error) {

@@ -220,8 +220,14 @@ async function finish(
   return (result?.updated ?? 0) > 0
 }
 
-export function markSent(db: Executor, id: string, owner: string, subject: string, record: AttemptRecord) {
-  return finish(db, id, owner, record, sql`state = 'sent', sent_at = now(), subject = ${subject}, last_error = null`)
+export function markSent(db: Executor, id: string, owner: string, subject: string, providerMessageId: string | null, record: AttemptRecord) {
+  return finish(
+    db,
+    id,
+    owner,
+    record,
+    sql`state = 'sent', sent_at = now(), subject = ${subject}, provider_message_id = ${providerMessageId}, last_error = null`,
+  )
 }
 
 export function markRetrying(db: Executor, id: string, owner: string, runAt: Date, error: string, record: AttemptRecord) {

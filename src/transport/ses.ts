@@ -97,7 +97,11 @@ export function createSesTransport(options: SesTransportOptions): Transport {
       try {
         // requestTimeout bounds the HTTP exchange only; this deadline also covers finding credentials and signing.
         const output = await client.send(new SendEmailCommand(input), { abortSignal: AbortSignal.timeout(sendTimeoutMs) })
-        return { code: String(output.$metadata.httpStatusCode ?? 200), response: `MessageId ${output.MessageId ?? ''}`.trim() }
+        return {
+          code: String(output.$metadata.httpStatusCode ?? 200),
+          response: `MessageId ${output.MessageId ?? ''}`.trim(),
+          ...(output.MessageId ? { providerMessageId: output.MessageId } : {}),
+        }
       } catch (error) {
         throw classifySesError(error, sendTimeoutMs)
       }

@@ -24,6 +24,8 @@ export interface SendResult {
   code: string
   /** Provider's response text, kept on the delivery attempt. */
   response: string
+  /** The provider's id for the message (SES MessageId), which its later bounce and delivery reports name. */
+  providerMessageId?: string
 }
 
 /**

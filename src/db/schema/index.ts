@@ -1,5 +1,6 @@
 export * from './admin.ts'
 export * from './events.ts'
+export * from './feedback.ts'
 export * from './messages.ts'
 export * from './preferences.ts'
 export * from './recipients.ts'

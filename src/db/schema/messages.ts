@@ -50,6 +50,8 @@ export const messages = pgTable(
     leaseOwner: text(),
     attempts: integer().notNull().default(0),
     messageIdHeader: text().notNull(),
+    /** The provider's id for the accepted message (SES MessageId): what its bounce and delivery reports name. */
+    providerMessageId: text(),
     subject: text(),
     lastError: text(),
     /** Why a row was skipped or cancelled (preference, suppression, rescheduled, recipient erased). */
@@ -70,6 +72,7 @@ export const messages = pgTable(
     index().on(table.recipientId),
     index().on(table.subjectRef),
     index().on(table.foldKey),
+    index().on(table.providerMessageId),
     index().on(table.state, table.createdAt),
     // Digest items waiting for their digest, by when it is due.
     index('messages_digest_wait_idx')
