@@ -5,7 +5,14 @@
 import { resolve } from 'node:path'
 
 export type Role = 'all' | 'api' | 'worker'
-export type TransportName = 'file' | 'smtp' | 'ses'
+export const transportNames = ['file', 'smtp', 'ses'] as const
+export type TransportName = (typeof transportNames)[number]
+
+/** One entry of MAIL_TRANSPORTS: a transport and its share of the traffic. */
+export interface WeightedTransport {
+  name: TransportName
+  weight: number
+}
 
 export interface Config {
   port: number
@@ -13,12 +20,22 @@ export interface Config {
   databaseUrl: string | undefined
   dataDir: string
   mailTransport: TransportName
+  /** The weighted split (MAIL_TRANSPORTS); just MAIL_TRANSPORT with weight 1 when unset. */
+  mailTransports: WeightedTransport[]
+  /** Takes the traffic of a transport whose circuit is open (MAIL_FALLBACK). */
+  mailFallback: TransportName | undefined
+  /** Sends per second across all processes, per transport; absent means no limit. */
+  maxPerSecond: Partial<Record<TransportName, number>>
   smtpUrl: string | undefined
   /** Refuse to send over SMTP without TLS (STARTTLS or smtps://). */
   smtpRequireTls: boolean
   sesRegion: string | undefined
   sesEndpoint: string | undefined
   sesConfigurationSet: string | undefined
+  /** Hosts SNS signing certificates may come from; null: AWS's own (sns.<region>.amazonaws.com). */
+  snsCertHosts: string[] | null
+  /** SNS topics whose notifications are accepted; none configured means none are. */
+  snsTopicArns: string[]
   mailFrom: string
   orgPostalAddress: string | undefined
   /** Standard Webhooks secret; when unset, one is generated and stored in settings. */
@@ -168,19 +185,52 @@ function locale(env: Env, name: string, fallback: string): string {
   }
 }
 
+/** `ses:3,smtp:1` → [{ses, 3}, {smtp, 1}]. */
+function weightedTransports(env: Env, fallback: TransportName): WeightedTransport[] {
+  const raw = read(env, 'MAIL_TRANSPORTS')
+  if (raw === undefined) return [{ name: fallback, weight: 1 }]
+  const entries = raw.split(',').map((part) => {
+    const match = /^\s*(\w+)\s*(?::\s*(\d+))?\s*$/.exec(part)
+    const name = match?.[1] as TransportName | undefined
+    if (!match || !name || !(transportNames as readonly string[]).includes(name)) {
+      throw new ConfigError('MAIL_TRANSPORTS', `expected name:weight pairs of ${transportNames.join(', ')} (like ses:3,smtp:1), got "${raw}"`)
+    }
+    return { name, weight: match[2] === undefined ? 1 : Number(match[2]) }
+  })
+  if (new Set(entries.map((e) => e.name)).size !== entries.length) throw new ConfigError('MAIL_TRANSPORTS', 'names a transport twice')
+  if (!entries.some((e) => e.weight > 0)) throw new ConfigError('MAIL_TRANSPORTS', 'at least one weight must be above zero')
+  return entries
+}
+
+function perSecond(env: Env, name: string): number | undefined {
+  const raw = read(env, name)
+  if (raw === undefined) return undefined
+  const value = Number(raw)
+  if (!/^\d+(\.\d+)?$/.test(raw) || value <= 0) throw new ConfigError(name, `expected a number of sends per second above zero, got "${raw}"`)
+  return value
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const raw = read(env, name)
+  return raw === undefined ? undefined : raw.split(',').map((part) => part.trim()).filter(Boolean)
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const port = integer(env, 'PORT', 3000, 0, 65535)
-  const mailTransport = oneOf(env, 'MAIL_TRANSPORT', ['file', 'smtp', 'ses'] as const, 'file')
+  const mailTransport = oneOf(env, 'MAIL_TRANSPORT', transportNames, 'file')
+  const mailTransports = weightedTransports(env, mailTransport)
+  const mailFallback = read(env, 'MAIL_FALLBACK') === undefined ? undefined : oneOf(env, 'MAIL_FALLBACK', transportNames, 'file')
+  const uses = (name: TransportName) => mailTransports.some((t) => t.name === name) || mailFallback === name
   const smtpUrl = url(env, 'SMTP_URL', ['smtp:', 'smtps:'])
-  if (mailTransport === 'smtp' && smtpUrl === undefined) {
-    throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
+  if (uses('smtp') && smtpUrl === undefined) {
+    throw new ConfigError('SMTP_URL', 'is required when smtp is one of the transports')
   }
   // AWS_REGION is what the SDK and most AWS deployments already set; SES_REGION wins when SES runs in another
   // region. AWS_REGION is not Belfry's to check unless Belfry is about to use it.
-  const sesRegionVariable = read(env, 'SES_REGION') === undefined && mailTransport === 'ses' ? 'AWS_REGION' : 'SES_REGION'
+  const sesRegionVariable = read(env, 'SES_REGION') === undefined && uses('ses') ? 'AWS_REGION' : 'SES_REGION'
   const sesRegion = read(env, sesRegionVariable)
-  if (mailTransport === 'ses' && sesRegion === undefined) {
-    throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+  if (uses('ses') && sesRegion === undefined) {
+    throw new ConfigError('SES_REGION', 'is required when ses is one of the transports (or set AWS_REGION)')
   }
   // The region becomes part of the endpoint's host name: a typo would otherwise surface as a DNS error on the first send.
   if (sesRegion !== undefined && !/^[a-z0-9-]+$/.test(sesRegion)) {
@@ -198,11 +248,23 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
     mailTransport,
+    mailTransports,
+    mailFallback,
+    maxPerSecond: Object.fromEntries(
+      (
+        [
+          ['ses', perSecond(env, 'SES_MAX_PER_SECOND')],
+          ['smtp', perSecond(env, 'SMTP_MAX_PER_SECOND')],
+        ] as const
+      ).filter(([, value]) => value !== undefined),
+    ),
     smtpUrl,
     smtpRequireTls: oneOf(env, 'SMTP_REQUIRE_TLS', ['true', 'false'] as const, 'false') === 'true',
     sesRegion,
     sesEndpoint: url(env, 'SES_ENDPOINT', ['http:', 'https:']),
     sesConfigurationSet: read(env, 'SES_CONFIGURATION_SET'),
+    snsCertHosts: list(env, 'SNS_CERT_HOSTS') ?? null,
+    snsTopicArns: list(env, 'SNS_TOPIC_ARNS') ?? [],
     mailFrom: mailbox(env, 'MAIL_FROM', 'Belfry <no-reply@localhost>'),
     orgPostalAddress: read(env, 'ORG_POSTAL_ADDRESS'),
     webhookSecret: webhookSecret(env),

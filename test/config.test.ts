@@ -45,10 +45,36 @@ describe('loadConfig', () => {
     expect(failure({ SMTP_REQUIRE_TLS: 'yes' })).toStartWith('SMTP_REQUIRE_TLS:')
     expect(failure({ QUIET_HOURS: '9pm-8am' })).toStartWith('QUIET_HOURS:')
     expect(failure({ QUIET_HOURS: '08:00-08:00' })).toStartWith('QUIET_HOURS:')
-    expect(failure({ MAIL_TRANSPORT: 'ses' })).toBe('SES_REGION: is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+    expect(failure({ MAIL_TRANSPORT: 'ses' })).toBe('SES_REGION: is required when ses is one of the transports (or set AWS_REGION)')
+    expect(failure({ MAIL_TRANSPORTS: 'ses:3,smtp:1', SES_REGION: 'eu-west-1' })).toStartWith('SMTP_URL:')
+    expect(failure({ MAIL_FALLBACK: 'ses' })).toStartWith('SES_REGION:')
+    expect(failure({ MAIL_TRANSPORTS: 'ses:3,postfix:1' })).toStartWith('MAIL_TRANSPORTS:')
+    expect(failure({ MAIL_TRANSPORTS: 'file:0' })).toStartWith('MAIL_TRANSPORTS:')
+    expect(failure({ MAIL_TRANSPORTS: 'file,file' })).toStartWith('MAIL_TRANSPORTS:')
+    expect(failure({ MAIL_FALLBACK: 'pigeon' })).toStartWith('MAIL_FALLBACK:')
+    expect(failure({ SMTP_MAX_PER_SECOND: '0' })).toStartWith('SMTP_MAX_PER_SECOND:')
+    expect(failure({ SES_MAX_PER_SECOND: 'fast' })).toStartWith('SES_MAX_PER_SECOND:')
     expect(failure({ MAIL_TRANSPORT: 'ses', SES_REGION: 'EU West 1' })).toStartWith('SES_REGION:')
     expect(failure({ MAIL_TRANSPORT: 'ses', AWS_REGION: 'eu_west_1' })).toStartWith('AWS_REGION:')
     expect(failure({ SES_ENDPOINT: 'localhost:8005' })).toStartWith('SES_ENDPOINT:')
+  })
+
+  test('a weighted split, a fallback and per-transport rates; without them, MAIL_TRANSPORT alone and no limit', () => {
+    const plain = loadConfig({ MAIL_TRANSPORT: 'smtp', SMTP_URL: 'smtp://mail:25' })
+    expect([plain.mailTransports, plain.mailFallback, plain.maxPerSecond]).toEqual([[{ name: 'smtp', weight: 1 }], undefined, {}])
+    const split = loadConfig({
+      MAIL_TRANSPORTS: 'ses:3, smtp:1',
+      MAIL_FALLBACK: 'file',
+      SMTP_URL: 'smtp://mail:25',
+      SES_REGION: 'eu-west-1',
+      SES_MAX_PER_SECOND: '14',
+      SMTP_MAX_PER_SECOND: '2.5',
+    })
+    expect(split.mailTransports).toEqual([
+      { name: 'ses', weight: 3 },
+      { name: 'smtp', weight: 1 },
+    ])
+    expect([split.mailFallback, split.maxPerSecond]).toEqual(['file', { ses: 14, smtp: 2.5 }])
   })
 
   test('ses takes its region from SES_REGION, else AWS_REGION', () => {

@@ -35,7 +35,7 @@ export function createTransport(options: CreateTransportOptions): Transport {
     case 'file':
       return createFileTransport({ dir: mailDirectory(options.dataDir) })
     case 'smtp':
-      if (!options.smtpUrl) throw new ConfigError('SMTP_URL', 'is required when MAIL_TRANSPORT=smtp')
+      if (!options.smtpUrl) throw new ConfigError('SMTP_URL', 'is required when smtp is one of the transports')
       return createSmtpTransport({
         url: options.smtpUrl,
         concurrency: options.concurrency,
@@ -43,7 +43,7 @@ export function createTransport(options: CreateTransportOptions): Transport {
         ...(options.smtpRequireTLS !== undefined ? { requireTLS: options.smtpRequireTLS } : {}),
       })
     case 'ses':
-      if (!options.sesRegion) throw new ConfigError('SES_REGION', 'is required when MAIL_TRANSPORT=ses (or set AWS_REGION)')
+      if (!options.sesRegion) throw new ConfigError('SES_REGION', 'is required when ses is one of the transports (or set AWS_REGION)')
       return createSesTransport({
         region: options.sesRegion,
         ...(options.sesEndpoint ? { endpoint: options.sesEndpoint } : {}),
