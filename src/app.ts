@@ -10,10 +10,13 @@ import { eventRoutes, type EventRoutesDeps } from './events/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import type { Logger } from './log.ts'
 import { preferenceRoutes, type PreferenceRoutesDeps } from './preferences/routes.ts'
+import { providerRoutes, type ProviderRoutesDeps } from './providers/routes.ts'
 
 export interface AppDeps {
   database: Database
   events: EventRoutesDeps
+  /** Bounces and complaints from SES (over SNS) and other providers. */
+  providers: ProviderRoutesDeps
   /** The learner pages; their CSS and htmx URLs come from the assets loaded here. */
   preferences: Omit<PreferenceRoutesDeps, 'assets'>
   admin: Omit<AdminDeps, 'assets'>
@@ -45,6 +48,7 @@ export function createApp(deps: AppDeps) {
     }))
     .use(healthRoutes(deps.database))
     .use(eventRoutes(deps.events))
+    .use(providerRoutes(deps.providers))
     .use(assetRoutes(assets))
     .use(preferenceRoutes({ ...deps.preferences, assets: { css: assets.css.url, htmx: assets.htmx.url } }))
     .use(adminRoutes({ ...deps.admin, assets: { css: assets.css.url, htmx: assets.htmx.url, adminCss: assets.adminCss.url } }))

@@ -26,6 +26,8 @@ export interface Config {
   mailFallback: TransportName | undefined
   /** Sends per second across all processes, per transport; absent means no limit. */
   maxPerSecond: Partial<Record<TransportName, number>>
+  /** How long a transport whose circuit opened is skipped before it is probed again. */
+  circuitCoolDownMs: number
   smtpUrl: string | undefined
   /** Refuse to send over SMTP without TLS (STARTTLS or smtps://). */
   smtpRequireTls: boolean
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     mailTransport,
     mailTransports,
     mailFallback,
+    circuitCoolDownMs: integer(env, 'CIRCUIT_COOLDOWN_MS', 30_000, 100),
     maxPerSecond: Object.fromEntries(
       (
         [

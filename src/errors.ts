@@ -6,10 +6,12 @@ export const ERROR_STATUS = {
   invalid_json: 400,
   unauthorized: 401,
   invalid_signature: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   invalid_event: 422,
+  bad_gateway: 502,
   not_ready: 503,
   internal: 500,
 } as const

@@ -24,7 +24,7 @@ import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { TemplateVersionSync } from './render/versions.ts'
 import { loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
-import { createTransport } from './transport/index.ts'
+import { createRouter, SendRateLimiter } from './transport/index.ts'
 import type { Transport } from './transport/types.ts'
 
 export const templatesDir = fileURLToPath(new URL('../templates', import.meta.url))
@@ -64,6 +64,12 @@ export interface StartOptions {
   schedule?: boolean
 }
 
+/** Transient failures in a row that take a transport out of the rotation, when there is another way out. */
+const CIRCUIT_FAILURES = 5
+
+/** How long a provider that paused our sending (SES SendingPaused) is left alone. */
+const PROVIDER_PAUSE_MS = 5 * 60_000
+
 /** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
 export function mailFromDomain(mailFrom: string): string {
   const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
@@ -88,8 +94,23 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   const templateSync = new TemplateVersionSync(database, templates, log.child({ component: 'templates' }), options.templatePollMs)
   await templateSync.start()
 
-  const transport = createTransport({
-    name: config.mailTransport,
+  const transport = createRouter({
+    split: config.mailTransports,
+    fallback: config.mailFallback,
+    breaker: { failures: CIRCUIT_FAILURES, coolDownMs: config.circuitCoolDownMs },
+    pauseMs: PROVIDER_PAUSE_MS,
+    ...(Object.keys(config.maxPerSecond).length > 0 ? { limiter: new SendRateLimiter(database.db, config.maxPerSecond) } : {}),
+    onPause: (name, error) => {
+      log.error('provider paused sending', { transport: name, code: error.code, error: error.message })
+      const alert: HealthAlert = {
+        fingerprint: `belfry:transport-paused:${name}`,
+        severity: 'critical',
+        message: `The ${name} transport stopped taking mail (${error.code}): ${error.message}. Its messages wait or go through the fallback; Belfry tries it again in ${PROVIDER_PAUSE_MS / 60_000} minutes.`,
+      }
+      raiseOwnAlert(ingest, alert, `belfry-pause:${name}:${new Date().toISOString().slice(0, 16)}`).catch((failure) =>
+        log.error('could not raise the pause alert', { error: failure }),
+      )
+    },
     dataDir: config.dataDir,
     smtpUrl: config.smtpUrl,
     concurrency: config.workerConcurrency,
@@ -136,6 +157,13 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     events: {
       ...ingest,
       webhookSecrets: () => secrets.webhook.accepted(),
+    },
+    providers: {
+      db: database.db,
+      webhookSecrets: () => secrets.webhook.accepted(),
+      snsTopicArns: config.snsTopicArns,
+      snsCertHosts: config.snsCertHosts,
+      log: log.child({ component: 'providers' }),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
     admin: {

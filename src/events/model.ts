@@ -140,7 +140,7 @@ const dataChecks = Object.fromEntries(
   eventTypes.map((type) => [type, TypeCompiler.Compile(eventSchemas[type] as TSchema)]),
 ) as Record<EventType, TypeCheck<TSchema>>
 
-function describe(check: TypeCheck<TSchema>, value: unknown, prefix: string): ErrorDetail[] {
+export function describe(check: TypeCheck<TSchema>, value: unknown, prefix: string): ErrorDetail[] {
   const details: ErrorDetail[] = []
   for (const error of check.Errors(value)) {
     const path = prefix + error.path

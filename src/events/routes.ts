@@ -9,7 +9,7 @@ import { verifySignature } from './signature.ts'
 export const MAX_BODY_BYTES = 256 * 1024
 
 /** Reads at most `limit` bytes; a larger body is refused without reading the rest. */
-async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('content-length') ?? '0')
   if (declared > limit) throw new AppError('payload_too_large', `the body is over ${limit / 1024} KiB`)
   if (!request.body) return new Uint8Array()
@@ -23,7 +23,7 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   return Buffer.concat(chunks)
 }
 
-function parseJson(raw: Uint8Array): unknown {
+export function parseJson(raw: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw))
   } catch {

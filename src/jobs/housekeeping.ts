@@ -1,10 +1,11 @@
 // Retention: what Belfry keeps only for RETENTION_DAYS. Old stored events,
 // finished messages (their attempts go with them) and old attempts of
-// messages that are kept. Dead letters stay until an admin replays or
+// messages that are kept; and send-rate windows long past. Dead letters stay until an admin replays or
 // discards them. Deleted in small batches, each its own statement, so the
 // job never holds many locks or one long transaction against live traffic.
 
 import type { Db } from '../db/client.ts'
+import { deleteRateWindowsBefore } from '../transport/queries.ts'
 import { deleteOldAttempts, deleteOldEvents, deleteOldMessages } from './queries.ts'
 
 export interface HousekeepingDeps {
@@ -39,5 +40,7 @@ export async function runHousekeeping(deps: HousekeepingDeps, now: Date): Promis
   const messages = await drain(deleteOldMessages)
   const attempts = await drain(deleteOldAttempts)
   const events = await drain(deleteOldEvents)
+  // Send-rate windows matter only while they last; an hour's margin covers any clock skew between processes.
+  await deleteRateWindowsBefore(deps.db, new Date(now.getTime() - 3_600_000))
   return { messages, attempts, events }
 }

@@ -4,7 +4,9 @@
 import type { Db } from '../db/client.ts'
 import type { Logger } from '../log.ts'
 import { TransportError, type OutgoingMail, type Transport } from '../transport/types.ts'
+import { addSuppression } from '../preferences/queries.ts'
 import { retryDelay, type RetryPolicy } from './backoff.ts'
+import { permanentReason } from './failure.ts'
 import {
   markDead,
   markExhausted,
@@ -91,9 +93,14 @@ export async function hold(db: Db, message: ClaimedMessage, owner: string, decis
 export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner: string): Promise<DeliveryOutcome> {
   const { db, transport, log } = deps
   const startedAt = new Date()
-  const record = (outcome: AttemptRecord['outcome'], code: string | null, response: string | null): AttemptRecord => ({
+  const record = (
+    outcome: AttemptRecord['outcome'],
+    code: string | null,
+    response: string | null,
+    via: string = transport.name,
+  ): AttemptRecord => ({
     attempt: message.attempts,
-    transport: transport.name,
+    transport: via,
     outcome,
     code,
     response: response === null ? null : clip(response),
@@ -120,9 +127,10 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     rendered = deps.renderer.render(message)
   } catch (error) {
     // A template that cannot render will not render on retry either.
-    const reason = `render failed: ${(error as Error).message}`
+    const text = `render failed: ${(error as Error).message}`
     log.error('render failed', { messageId: message.id, notification: message.notification, error })
-    return (await markDead(db, message.id, owner, reason, record('permanent', 'render', reason))) ? 'dead' : 'lost-lease'
+    const dead = { reason: 'render_failed' as const, error: text }
+    return (await markDead(db, message.id, owner, dead, record('permanent', 'render', text))) ? 'dead' : 'lost-lease'
   }
 
   const mail: OutgoingMail = {
@@ -132,7 +140,8 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     subject: rendered.subject,
     html: rendered.html,
     text: rendered.text,
-    headers: deps.headersFor?.(message) ?? {},
+    // Our own id, for matching what providers report back (SES replaces the Message-ID).
+    headers: { ...deps.headersFor?.(message), 'X-Belfry-Message': message.id },
   }
 
   try {
@@ -143,7 +152,7 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
       owner,
       rendered.subject,
       result.providerMessageId ?? null,
-      record('sent', result.code, result.response),
+      record('sent', result.code, result.response, result.transport),
     )
     if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
     return updated ? 'sent' : 'lost-lease'
@@ -151,15 +160,26 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     const failure =
       error instanceof TransportError ? error : new TransportError('transient', (error as Error).message ?? String(error))
     const text = clip(failure.message)
+    const via = failure.transport
+    if (failure.kind === 'paused') {
+      // No transport would take it: it waits for one, and keeps the attempt it was claimed with.
+      const runAt = failure.retryAt ?? new Date(Date.now() + 60_000)
+      log.warn('no transport taking mail; message waits', { messageId: message.id, runAt, error: text })
+      const held = await markHeld(db, message.id, owner, message.attempts, { state: 'retrying', reason: 'provider_paused', runAt })
+      return held ? 'retrying' : 'lost-lease'
+    }
     if (failure.kind === 'permanent' || message.attempts >= deps.maxAttempts) {
-      const reason = failure.kind === 'permanent' ? text : `gave up after ${message.attempts} attempts: ${text}`
-      log.warn('message dead', { messageId: message.id, code: failure.code, attempts: message.attempts, reason })
-      const updated = await markDead(db, message.id, owner, reason, record(failure.kind, failure.code ?? null, text))
+      const reason = failure.kind === 'permanent' ? permanentReason(failure) : 'attempts_exhausted'
+      const error = failure.kind === 'permanent' ? text : `gave up after ${message.attempts} attempts: ${text}`
+      log.warn('message dead', { messageId: message.id, code: failure.code, attempts: message.attempts, reason, error })
+      // The server says the mailbox does not exist: sending there again can only hurt our reputation.
+      if (reason === 'invalid_address') await addSuppression(db, message.toAddress, 'hard_bounce', text)
+      const updated = await markDead(db, message.id, owner, { reason, error }, record(failure.kind, failure.code ?? null, text, via))
       return updated ? 'dead' : 'lost-lease'
     }
     const runAt = new Date(Date.now() + retryDelay(message.attempts, deps.retry))
     log.info('send failed, will retry', { messageId: message.id, code: failure.code, attempt: message.attempts, runAt })
-    const updated = await markRetrying(db, message.id, owner, runAt, text, record('transient', failure.code ?? null, text))
+    const updated = await markRetrying(db, message.id, owner, runAt, text, record('transient', failure.code ?? null, text, via))
     return updated ? 'retrying' : 'lost-lease'
   }
 }

@@ -3,6 +3,7 @@
 import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { deliveryAttempts, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
+import type { DeadReason } from './failure.ts'
 
 export const OUTBOX_CHANNEL = 'belfry_outbox'
 
@@ -226,23 +227,23 @@ export function markSent(db: Executor, id: string, owner: string, subject: strin
     id,
     owner,
     record,
-    sql`state = 'sent', sent_at = now(), subject = ${subject}, provider_message_id = ${providerMessageId}, last_error = null`,
+    sql`state = 'sent', sent_at = now(), subject = ${subject}, provider_message_id = ${providerMessageId}, reason = null, last_error = null`,
   )
 }
 
 export function markRetrying(db: Executor, id: string, owner: string, runAt: Date, error: string, record: AttemptRecord) {
-  return finish(db, id, owner, record, sql`state = 'retrying', run_at = ${runAt.toISOString()}::timestamptz, last_error = ${error}`)
+  return finish(db, id, owner, record, sql`state = 'retrying', run_at = ${runAt.toISOString()}::timestamptz, reason = null, last_error = ${error}`)
 }
 
-export function markDead(db: Executor, id: string, owner: string, error: string, record: AttemptRecord) {
-  return finish(db, id, owner, record, sql`state = 'dead', last_error = ${error}`)
+export function markDead(db: Executor, id: string, owner: string, dead: { reason: DeadReason; error: string }, record: AttemptRecord) {
+  return finish(db, id, owner, record, sql`state = 'dead', reason = ${dead.reason}, last_error = ${dead.error}`)
 }
 
 /** Dead without a new attempt: the row used up its attempts in crashes before it got this far. */
 export async function markExhausted(db: Executor, id: string, owner: string, attempt: number, error: string): Promise<boolean> {
   const updated = await db
     .update(messages)
-    .set({ state: 'dead', lastError: error, leaseOwner: null, leaseUntil: null, updatedAt: sql`now()` })
+    .set({ state: 'dead', reason: 'attempts_exhausted' satisfies DeadReason, lastError: error, leaseOwner: null, leaseUntil: null, updatedAt: sql`now()` })
     .where(and(eq(messages.id, id), eq(messages.leaseOwner, owner), eq(messages.attempts, attempt), eq(messages.state, 'sending')))
     .returning({ id: messages.id })
   return updated.length > 0
@@ -259,7 +260,7 @@ export async function markHeld(
   id: string,
   owner: string,
   attempt: number,
-  outcome: { state: 'skipped' | 'digested' | 'scheduled' | 'cancelled'; reason: string; runAt?: Date },
+  outcome: { state: 'skipped' | 'digested' | 'scheduled' | 'retrying' | 'cancelled'; reason: string; runAt?: Date },
 ): Promise<boolean> {
   const updated = await db
     .update(messages)

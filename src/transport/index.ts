@@ -1,13 +1,17 @@
 // Picks the transport MAIL_TRANSPORT names. The rest of the service sees
 // only the Transport interface from types.ts.
 
-import { ConfigError, type TransportName } from '../config.ts'
+import { ConfigError, type TransportName, type WeightedTransport } from '../config.ts'
 import { createFileTransport, mailDirectory } from './file.ts'
 import { createSesTransport } from './ses.ts'
 import { createSmtpTransport } from './smtp.ts'
-import type { Transport } from './types.ts'
+import type { SendRateLimiter } from './rate-limit.ts'
+import { TransportRouter } from './router.ts'
+import type { Transport, TransportError } from './types.ts'
 
 export { mailDirectory } from './file.ts'
+export { SendRateLimiter } from './rate-limit.ts'
+export { TransportRouter } from './router.ts'
 export { TransportError, type Mailbox, type OutgoingMail, type SendResult, type Transport } from './types.ts'
 
 export interface CreateTransportOptions {
@@ -51,4 +55,29 @@ export function createTransport(options: CreateTransportOptions): Transport {
         ...(options.sendTimeoutMs !== undefined ? { sendTimeoutMs: options.sendTimeoutMs } : {}),
       })
   }
+}
+
+export interface CreateRouterOptions extends Omit<CreateTransportOptions, 'name'> {
+  split: readonly WeightedTransport[]
+  fallback?: TransportName | undefined
+  breaker: { failures: number; coolDownMs: number }
+  pauseMs: number
+  limiter?: SendRateLimiter
+  onPause?(transport: string, error: TransportError): void
+}
+
+/** Every transport the split and the fallback name, each built once, behind one router. */
+export function createRouter(options: CreateRouterOptions): TransportRouter {
+  const { split, fallback, breaker, pauseMs, limiter, onPause, ...shared } = options
+  const names = new Set<TransportName>([...split.map((s) => s.name), ...(fallback ? [fallback] : [])])
+  const transports = new Map([...names].map((name) => [name, createTransport({ ...shared, name })] as const))
+  return new TransportRouter({
+    transports,
+    split,
+    fallback,
+    breaker,
+    pauseMs,
+    ...(limiter ? { limiter } : {}),
+    ...(onPause ? { onPause } : {}),
+  })
 }

@@ -26,16 +26,25 @@ export interface SendResult {
   response: string
   /** The provider's id for the message (SES MessageId), which its later bounce and delivery reports name. */
   providerMessageId?: string
+  /** Which transport took it, when a router chose among several. */
+  transport?: string
 }
 
 /**
  * A failed send. `transient` failures (network, SMTP 4xx, throttling) are
  * retried with backoff; `permanent` ones (SMTP 5xx, a rejected address) go
- * to the dead-letter state at once.
+ * to the dead-letter state at once. `paused`: no transport would take mail
+ * at all (the provider paused our account, every circuit is open), so the
+ * message waits without using up one of its attempts.
  */
 export class TransportError extends Error {
+  /** Which transport failed, when a router chose among several. */
+  transport?: string
+  /** For `paused`: when a transport may take mail again. */
+  retryAt?: Date
+
   constructor(
-    readonly kind: 'transient' | 'permanent',
+    readonly kind: 'transient' | 'permanent' | 'paused',
     message: string,
     readonly code?: string,
   ) {

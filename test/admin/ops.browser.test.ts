@@ -133,7 +133,7 @@ describe('an on-call admin', () => {
   })
 
   test('opens a dead letter, sees why it failed, and retries it from the UI: it is delivered', async () => {
-    sink.failAlways(550, '5.1.1 <mailbox@nowhere> does not exist')
+    sink.failAlways(550, '5.7.1 <mailbox@nowhere> refused by policy')
     const eventId = await postEvent('enrollment.created', enrollment('bounced@learner.test'))
     const dead = await eventually(async () => {
       const [row] = await t.service.database.db.select().from(messages).where(eq(messages.eventId, eventId))
@@ -143,13 +143,13 @@ describe('an on-call admin', () => {
 
     await page.getByRole('link', { name: 'Dead letters' }).click()
     await page.getByRole('heading', { name: 'Dead letters', level: 1 }).waitFor()
-    expect(await page.locator('td.reason').first().textContent()).toContain('5.1.1 <mailbox@nowhere> does not exist')
+    expect(await page.locator('td.reason').first().textContent()).toContain('rejected 550 5.7.1 <mailbox@nowhere> refused by policy')
     await shot(page, 'dead-letters')
 
     // Open it first: the message page shows the failed attempt and the rendered email.
     await page.locator(`a[href="/admin/messages/${dead.id}"]`).click()
     await page.getByRole('heading', { name: 'Delivery attempts' }).waitFor()
-    expect(await page.locator('#attempts').textContent()).toContain('does not exist')
+    expect(await page.locator('#attempts').textContent()).toContain('refused by policy')
     const frame = page.frameLocator('iframe.preview')
     await frame.locator('body').waitFor()
     expect(await frame.locator('body').textContent()).toContain('R&D')

@@ -292,7 +292,8 @@ describe('messages', () => {
 describe('dead letters', () => {
   /** Makes `count` real dead letters: the sink refuses them for good, then accepts again. */
   async function deadLetters(count: number, tag: string): Promise<string[]> {
-    sink.failAlways(550, '5.1.1 mailbox unavailable')
+    // A policy refusal (5.7.1): an unknown mailbox (5.1.x) would also put the address on the suppression list.
+    sink.failAlways(550, '5.7.1 message refused by policy')
     const ids: string[] = []
     for (let i = 0; i < count; i++) {
       const user = { id: `u-${tag}-${i}`, email: `${tag}${i}@dead.test`, name: `Dead ${i}` }
@@ -323,7 +324,7 @@ describe('dead letters', () => {
     const [id] = await deadLetters(1, 'listed')
     const html = await page('/admin/dead-letters?email=listed')
     expect(html).toContain('listed0@dead.test')
-    expect(html).toContain('5.1.1 mailbox unavailable')
+    expect(html).toContain('<code>rejected</code> <span>550 5.7.1 message refused by policy</span>')
     expect(html).toContain(`value="retry:${id}"`)
     expect(html).toContain('1 dead letter matches this filter.')
     await act([['op', `discard:${id}`], ['confirmed', 'yes']])

@@ -122,7 +122,7 @@ describe("Belfry's own alerts", () => {
   })
 
   test('never about themselves: alerts that cannot be delivered raise no alert', async () => {
-    sink.failRecipient(ADMIN, 550, '5.1.1 No such user')
+    sink.failRecipient(ADMIN, 550, '5.7.1 refused by policy')
     for (let i = 0; i < 12; i++) {
       await t.post('system.error', { error: { source: 'lms', message: `error ${i}`, severity: 'error', fingerprint: `f-${i}` } })
     }

@@ -44,6 +44,8 @@ export interface ReceivedMessage {
 export type SmtpStage = 'mail' | 'rcpt' | 'data'
 
 export interface SmtpSinkOptions {
+  /** Listen on this port (a server coming back where it was); a free one when absent. */
+  port?: number
   /** Require AUTH (PLAIN or LOGIN, allowed without TLS) with exactly these credentials; a mismatch gets 535. */
   auth?: { user: string; pass: string }
 }
@@ -211,7 +213,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.server.off('error', reject)
       resolve()
     })

@@ -15,7 +15,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +28,7 @@ import { createSesTransport, type SesTransportOptions } from '../../src/transpor
 import { TransportError, type OutgoingMail, type Transport } from '../../src/transport/types.ts'
 import { eventually } from '../support/outbox.ts'
 import { startTestService } from '../support/service.ts'
+import { sesError, startSesStandIn as startStandIn, type Answer, type Recorded, type SesStandIn as StandIn } from '../support/ses-stand-in.ts'
 import { rawHeader, sampleMail } from './sample-mail.ts'
 
 // What the emulator keeps of one email (GET /store).
@@ -39,27 +40,6 @@ interface StoredEmail {
   body: { html?: string; text?: string }
   headers?: { name: string; value: string }[]
   at: number
-}
-
-interface Recorded {
-  method: string
-  path: string
-  headers: IncomingMessage['headers']
-  body: { Content?: { Raw?: { Data?: string } }; Destination?: { ToAddresses?: string[] }; ConfigurationSetName?: string }
-}
-
-interface Answer {
-  status: number
-  headers?: Record<string, string>
-  body?: string
-}
-
-interface StandIn {
-  url: string
-  requests: Recorded[]
-  /** How the next requests are answered; `hang` never answers. */
-  answer: (request: Recorded) => Promise<Answer | 'hang'> | Answer | 'hang'
-  close(): Promise<void>
 }
 
 const ACCESS_KEY = 'AKIDBELFRYTEST'
@@ -74,50 +54,6 @@ function transport(options: Partial<SesTransportOptions> = {}): Transport {
   const created = createSesTransport({ region: 'us-east-1', endpoint: standIn.url, ...options })
   open.push(created)
   return created
-}
-
-async function startStandIn(): Promise<StandIn> {
-  const hanging = new Set<ServerResponse>()
-  const standIn: StandIn = {
-    url: '',
-    requests: [],
-    answer: () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"MessageId":"stand-in-1"}' }),
-    async close() {
-      for (const response of hanging) response.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
-    const text = Buffer.concat(chunks).toString('utf8')
-    const recorded: Recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: text ? JSON.parse(text) : {} }
-    standIn.requests.push(recorded)
-    const answer = await standIn.answer(recorded)
-    if (answer === 'hang') {
-      hanging.add(res)
-      return
-    }
-    res.writeHead(answer.status, answer.headers ?? {})
-    res.end(answer.body ?? '')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return standIn
-}
-
-/** SES v2's error shape: the type in x-amzn-ErrorType (with the suffix SES appends), the text in a JSON body. */
-function sesError(status: number, type: string, message: string): Answer {
-  return {
-    status,
-    headers: {
-      'content-type': 'application/json',
-      'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazonaws.sailfish/`,
-      'x-amzn-requestid': 'b2f1c3d4-0000-4000-8000-000000000000',
-    },
-    body: JSON.stringify({ message }),
-  }
 }
 
 /** Passes a recorded request on to the emulator and hands back its answer. */
@@ -207,7 +143,7 @@ describe('ses transport: against the aws-ses-v2-local emulator', () => {
     const emails = await storedEmails()
     expect(emails).toHaveLength(1)
     const [stored] = emails
-    expect(result).toEqual({ code: '200', response: `MessageId ${stored!.messageId}` })
+    expect(result).toEqual({ code: '200', response: `MessageId ${stored!.messageId}`, providerMessageId: stored!.messageId })
     expect(stored!.from).toBe('"Belfry Academy" <notify@belfry.test>')
     expect(stored!.destination.to).toEqual(['"Zoë Martín" <zoe@example.com>'])
     expect(stored!.subject).toBe(mail.subject)
@@ -231,7 +167,7 @@ describe('ses transport: the request SES receives', () => {
 
     const result = await transport({ configurationSet: 'belfry-events' }).send(mail)
 
-    expect(result).toEqual({ code: '200', response: 'MessageId stand-in-1' })
+    expect(result).toEqual({ code: '200', response: 'MessageId stand-in-1', providerMessageId: 'stand-in-1' })
     expect(standIn.requests).toHaveLength(1)
     const [request] = standIn.requests
     expect([request!.method, request!.path]).toEqual(['POST', '/v2/email/outbound-emails'])
@@ -339,7 +275,7 @@ describe('ses transport: failures', () => {
     const ses = transport()
 
     expect((await failure(ses.send(belfryMail()))).kind).toBe('transient')
-    expect(await ses.send(belfryMail())).toEqual({ code: '200', response: 'MessageId m-2' })
+    expect(await ses.send(belfryMail())).toEqual({ code: '200', response: 'MessageId m-2', providerMessageId: 'm-2' })
   })
 
   test('a refused connection is transient, with the network code', async () => {

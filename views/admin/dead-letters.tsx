@@ -127,8 +127,8 @@ export function DeadLettersPage(props: AdminShell & DeadLettersProps): JSX.Eleme
                     <td class="wrap" safe>
                       {row.toAddress}
                     </td>
-                    <td class="wrap reason" safe>
-                      {row.lastError ?? ''}
+                    <td class="wrap reason">
+                      {row.reason ? <code safe>{row.reason}</code> : ''} <span safe>{row.lastError ?? ''}</span>
                     </td>
                     <td class="row-actions">
                       <button type="submit" name="op" value={`retry:${row.id}`} aria-label={`Retry the message to ${row.toAddress}`}>
