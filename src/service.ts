@@ -23,9 +23,9 @@ import { TokenSigner } from './preferences/tokens.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { TemplateVersionSync } from './render/versions.ts'
-import { loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
+import { loadMailRouting, loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
 import { createRouter, SendRateLimiter } from './transport/index.ts'
-import type { Transport } from './transport/types.ts'
+import type { TransportRouter } from './transport/router.ts'
 
 export const templatesDir = fileURLToPath(new URL('../templates', import.meta.url))
 
@@ -36,7 +36,7 @@ export interface Service {
   /** Signs and checks the tokens in learner links. */
   signer: TokenSigner
   templates: TemplateStore
-  transport: Transport
+  transport: TransportRouter
   app: App
   /** Present unless ROLE=api. */
   worker: OutboxWorker | null
@@ -121,7 +121,15 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     // A send still running when its lease ends could be sent twice; keep a margin for recording the attempt.
     sendTimeoutMs: Math.min(40_000, Math.floor(config.leaseMs * 0.66)),
   })
-  log.info('transport ready', { transport: transport.name })
+  // An admin may have changed the split at runtime (settings); every process picks it up within seconds.
+  const applyRouting = async () => {
+    const stored = await loadMailRouting(database.db)
+    const refused = transport.reroute(stored ? { split: stored.split, fallback: stored.fallback ?? undefined } : null)
+    if (refused) log.warn('stored transport routing not applied', { reason: refused })
+  }
+  await applyRouting()
+  const routingRefresh = setInterval(() => applyRouting().catch((error) => log.error('reading the transport routing failed', { error })), 10_000)
+  log.info('transport ready', { transport: transport.name, routing: transport.routing })
 
   const context = contextFromConfig(config)
   const signer = new TokenSigner([secrets.appSecret])
@@ -240,6 +248,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     jobs,
     port,
     async stop() {
+      clearInterval(routingRefresh)
       // New requests first, then the worker finishes what it holds, then the connections go.
       if (app.server) await app.stop()
       // A digest job running now queues its rows before the worker stops claiming.

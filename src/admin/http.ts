@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts'
 import type { TokenSigner } from '../preferences/tokens.ts'
 import type { TemplateStore } from '../render/templates.ts'
 import type { Secrets } from '../settings/runtime.ts'
-import type { Transport } from '../transport/types.ts'
+import type { TransportRouter } from '../transport/router.ts'
 import { safeEqual, type AdminAuth, type AdminSession } from './auth.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -40,7 +40,7 @@ export interface AdminDeps {
   database: Database
   db: Db
   templates: TemplateStore
-  transport: Transport
+  transport: TransportRouter
   secrets: Secrets
   signer: TokenSigner
   log: Logger

@@ -2,6 +2,7 @@
 //
 //   GET  /admin/settings                             alerts, transport, webhook secret, mailbox link
 //   POST /admin/settings/alerts                      add / save / remove an admin-alert recipient
+//   POST /admin/settings/transport                   the split between transports and the fallback, or back to the environment's
 //   POST /admin/settings/test-email                  send a test through the active transport
 //   POST /admin/settings/webhook-secret/rotate       new secret (shown once), old one kept for an overlap
 //   GET  /admin/settings/mailbox                     the file transport's .eml files, newest first
@@ -25,7 +26,8 @@ import {
   type TestSendResult,
 } from '../../views/admin/settings.tsx'
 import type { AdminAlertRecipient } from '../events/fanout.ts'
-import { loadFanoutFlags, saveAdminAlerts, secretFingerprint } from '../settings/runtime.ts'
+import { loadFanoutFlags, loadMailRouting, saveAdminAlerts, saveMailRouting, secretFingerprint, type MailRouting } from '../settings/runtime.ts'
+import { transportNames, type TransportName, type WeightedTransport } from '../config.ts'
 import { mailDirectory } from '../transport/file.ts'
 import { TransportError } from '../transport/types.ts'
 import type { AdminSession } from './auth.ts'
@@ -67,6 +69,20 @@ export function transportDetail(name: string, smtpUrl: string | undefined, dataD
   return null
 }
 
+/** `ses:3, smtp:1, fallback file`: a routing in the words of MAIL_TRANSPORTS and MAIL_FALLBACK. */
+function describeRouting(split: readonly WeightedTransport[], fallback: string | null | undefined): string {
+  return `${split.map((s) => `${s.name}:${s.weight}`).join(', ')}${fallback ? `, fallback ${fallback}` : ''}`
+}
+
+const routingForm = t.Object({
+  action: t.Optional(t.String({ maxLength: 10 })),
+  fallback: t.Optional(t.String({ maxLength: 10 })),
+  weight_file: t.Optional(t.String({ maxLength: 5 })),
+  weight_smtp: t.Optional(t.String({ maxLength: 5 })),
+  weight_ses: t.Optional(t.String({ maxLength: 5 })),
+  _csrf: t.Optional(t.String()),
+})
+
 const alertForm = t.Object({
   action: t.Optional(t.String({ maxLength: 20 })),
   email: t.Optional(t.String({ maxLength: 320 })),
@@ -82,10 +98,11 @@ export function settingsRoutes(deps: AdminDeps) {
   const mailDir = mailDirectory(config.dataDir)
 
   async function propsFor(session: AdminSession, extra: Partial<SettingsProps> = {}): Promise<SettingsProps> {
-    const [flags, state, mailbox] = await Promise.all([
+    const [flags, state, mailbox, routing] = await Promise.all([
       loadFanoutFlags(db),
       store.state(),
       listMailbox(mailDir, { limit: 0, offset: 0 }).catch(() => ({ total: null })),
+      loadMailRouting(db),
     ])
     const previousUntil = state.previousUntil ? new Date(state.previousUntil) : null
     const props: SettingsProps = {
@@ -95,6 +112,11 @@ export function settingsRoutes(deps: AdminDeps) {
       csrfToken: session.csrfToken,
       alerts: flags.adminAlerts,
       transport: { name: deps.transport.name, detail: transportDetail(deps.transport.name, config.smtpUrl, config.dataDir) },
+      routing: {
+        rows: deps.transport.health(),
+        overridden: routing !== undefined,
+        environment: describeRouting(config.mailTransports, config.mailFallback),
+      },
       webhook: {
         managedByEnvironment: store.managedByEnvironment,
         fingerprint: secretFingerprint(state.current),
@@ -165,6 +187,43 @@ export function settingsRoutes(deps: AdminDeps) {
         return page(admin, { alertStatus: message, ...(action === 'add' ? { formKey: randomUUID().slice(0, 8) } : {}) })
       },
       { body: alertForm },
+    )
+    .post(
+      '/admin/settings/transport',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        let routing: MailRouting | null = null
+        if (body.action !== 'reset') {
+          const split: WeightedTransport[] = []
+          for (const name of deps.transport.configured as TransportName[]) {
+            const raw = (body[`weight_${name}` as keyof typeof body] ?? '0').trim()
+            if (!/^\d{1,4}$/.test(raw) || Number(raw) > 1000) {
+              return page(admin, { routingError: `The share for ${name} must be a whole number from 0 to 1000.` }, 422)
+            }
+            split.push({ name, weight: Number(raw) })
+          }
+          const fallback = body.fallback ? (body.fallback as TransportName) : null
+          if (fallback && !(transportNames as readonly string[]).includes(fallback)) {
+            return page(admin, { routingError: 'Choose a configured transport as the fallback, or none.' }, 422)
+          }
+          routing = { split, fallback }
+        }
+        // Checked against this process's transports before it is stored for all of them.
+        const refused = deps.transport.reroute(routing ? { split: routing.split, fallback: routing.fallback ?? undefined } : null)
+        if (refused) return page(admin, { routingError: `Not saved: ${refused}.` }, 422)
+        await db.transaction(async (tx) => {
+          await saveMailRouting(tx, routing)
+          await recordAudit(tx, {
+            adminId: admin.adminId,
+            adminEmail: admin.email,
+            action: routing ? 'settings.transport_routing' : 'settings.transport_routing.reset',
+            detail: routing ? { ...routing } : {},
+          })
+        })
+        const now = deps.transport.routing
+        return page(admin, { routingStatus: `Saved: ${describeRouting(now.split, now.fallback)}.` })
+      },
+      { body: routingForm },
     )
     .post(
       '/admin/settings/test-email',

@@ -2,7 +2,7 @@
 // bootstrap: generated secrets and the admin-alert list seeded from ADMIN_EMAIL.
 
 import { randomBytes } from 'node:crypto'
-import type { Config } from '../config.ts'
+import { transportNames, type Config, type TransportName, type WeightedTransport } from '../config.ts'
 import type { Executor } from '../db/client.ts'
 import type { AdminAlertRecipient, AdminEnrollmentAlerts } from '../events/fanout.ts'
 import { ensureSetting, getSetting, getSettings, putSetting } from './queries.ts'
@@ -12,6 +12,7 @@ export const SETTING = {
   appSecret: 'app_secret',
   adminAlertEmails: 'admin_alert_emails',
   adminEnrollmentAlerts: 'admin_enrollment_alerts',
+  mailRouting: 'mail_routing',
 } as const
 
 export interface Secrets {
@@ -163,4 +164,33 @@ export async function loadFanoutFlags(db: Executor): Promise<FanoutFlags> {
 /** Replaces the admin-alert list (the settings page's save). */
 export async function saveAdminAlerts(db: Executor, alerts: readonly AdminAlertRecipient[]): Promise<void> {
   await putSetting(db, SETTING.adminAlertEmails, alerts)
+}
+
+/** How mail is split between transports when an admin changed it at runtime (over MAIL_TRANSPORTS / MAIL_FALLBACK). */
+export interface MailRouting {
+  split: WeightedTransport[]
+  fallback: TransportName | null
+}
+
+function readMailRouting(value: unknown): MailRouting | undefined {
+  if (!value || typeof value !== 'object') return undefined
+  const { split, fallback } = value as { split?: unknown; fallback?: unknown }
+  if (!Array.isArray(split)) return undefined
+  const entries = split.filter(
+    (s): s is WeightedTransport =>
+      !!s && (transportNames as readonly string[]).includes((s as WeightedTransport).name) && Number.isInteger((s as WeightedTransport).weight),
+  )
+  if (entries.length !== split.length) return undefined
+  return { split: entries, fallback: (transportNames as readonly unknown[]).includes(fallback) ? (fallback as TransportName) : null }
+}
+
+/** The admin's routing, or undefined when the environment's applies. */
+export async function loadMailRouting(db: Executor): Promise<MailRouting | undefined> {
+  return readMailRouting(await getSetting(db, SETTING.mailRouting))
+}
+
+/** Stores the admin's routing; null goes back to MAIL_TRANSPORTS / MAIL_FALLBACK. */
+export async function saveMailRouting(db: Executor, routing: MailRouting | null): Promise<void> {
+  // An empty object rather than a SQL null: the value column holds JSON, and {} reads back as "not set".
+  await putSetting(db, SETTING.mailRouting, routing ?? {})
 }

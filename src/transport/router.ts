@@ -35,7 +35,6 @@ export interface RouteHealth {
 }
 
 export class TransportRouter implements Transport {
-  readonly name: string
   private readonly breakers = new Map<string, CircuitBreaker>()
   private split: readonly WeightedTransport[]
   private fallback: string | undefined
@@ -48,17 +47,36 @@ export class TransportRouter implements Transport {
     for (const name of options.transports.keys()) {
       this.breakers.set(name, new CircuitBreaker({ ...options.breaker, ...(options.now ? { now: options.now } : {}) }))
     }
-    // Attempts record the transport that actually took each message; this name is the primary's, for the admin pages.
-    this.name = options.split.find((s) => s.weight > 0)?.name ?? options.split[0]!.name
   }
 
-  /** A new split and fallback, e.g. from the admin settings; only configured transports may be named. */
-  reroute(split: readonly WeightedTransport[], fallback: string | undefined): void {
-    for (const name of [...split.map((s) => s.name), ...(fallback ? [fallback] : [])]) {
-      if (!this.options.transports.has(name)) throw new Error(`transport "${name}" is not configured`)
-    }
-    this.split = split
-    this.fallback = fallback
+  /** The primary's name, for the admin pages; each attempt records the transport that actually took it. */
+  get name(): string {
+    return this.split.find((s) => s.weight > 0)?.name ?? this.split[0]!.name
+  }
+
+  /** The transports this process has (MAIL_TRANSPORTS and MAIL_FALLBACK): what a new routing may use. */
+  get configured(): string[] {
+    return [...this.options.transports.keys()]
+  }
+
+  /** The split and fallback as they are now. */
+  get routing(): { split: readonly WeightedTransport[]; fallback: string | undefined } {
+    return { split: this.split, fallback: this.fallback }
+  }
+
+  /**
+   * A new split and fallback (the admin settings), or back to the ones it
+   * started with. Only configured transports may be named: the others have
+   * no credentials here. Returns why a routing is refused, or null.
+   */
+  reroute(routing: { split: readonly WeightedTransport[]; fallback: string | undefined } | null): string | null {
+    const next = routing ?? { split: this.options.split, fallback: this.options.fallback }
+    const unknown = [...next.split.map((s) => s.name), ...(next.fallback ? [next.fallback] : [])].find((n) => !this.options.transports.has(n))
+    if (unknown) return `${unknown} is not configured in this process (MAIL_TRANSPORTS, MAIL_FALLBACK)`
+    if (!next.split.some((s) => s.weight > 0)) return 'at least one transport needs a weight above zero'
+    this.split = next.split
+    this.fallback = next.fallback
+    return null
   }
 
   health(): RouteHealth[] {

@@ -38,12 +38,38 @@ export interface TestSendResult {
   response: string
 }
 
+/** One configured transport as the routing form shows it. */
+export interface RouteRow {
+  transport: string
+  weight: number
+  fallback: boolean
+  state: 'closed' | 'open' | 'half-open'
+  retryAt: Date | null
+}
+
+export interface RoutingProps {
+  rows: readonly RouteRow[]
+  /** An admin's routing is in force, not MAIL_TRANSPORTS / MAIL_FALLBACK. */
+  overridden: boolean
+  /** What the environment says, for the reset button's label. */
+  environment: string
+}
+
+const STATE_TEXT = {
+  closed: 'Taking mail',
+  'half-open': 'Being probed after failures',
+  open: 'Resting after failures',
+} as const
+
 export interface SettingsProps extends AdminShell {
   csrfToken: string
   alerts: readonly AlertRow[]
   alertStatus?: string | undefined
   alertError?: string | undefined
   transport: { name: string; detail: string | null }
+  routing: RoutingProps
+  routingStatus?: string | undefined
+  routingError?: string | undefined
   testResult?: TestSendResult | undefined
   testError?: string | undefined
   webhook: {
@@ -190,6 +216,69 @@ export function SettingsPage(props: SettingsProps): JSX.Element {
             ''
           )}
         </dl>
+        <form method="post" action="/admin/settings/transport" hx-post="/admin/settings/transport" {...panel('transport-panel')}>
+          <CsrfField token={csrfToken} />
+          <div class="table-wrap">
+            <table class="list">
+              <caption>Where mail goes: each transport's share, and which one takes over when another is resting</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Transport</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Share (weight)</th>
+                  <th scope="col">Fallback</th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.routing.rows.map((row) => (
+                  <tr>
+                    <th scope="row" safe>
+                      {row.transport}
+                    </th>
+                    <td safe>{row.state === 'closed' || !row.retryAt ? STATE_TEXT[row.state] : `${STATE_TEXT[row.state]} until ${when(row.retryAt)}`}</td>
+                    <td>
+                      <input
+                        type="number"
+                        name={`weight_${row.transport}`}
+                        min="0"
+                        max="1000"
+                        step="1"
+                        required
+                        value={String(row.weight)}
+                        aria-label={`Share of mail for ${row.transport}`}
+                      />
+                    </td>
+                    <td>
+                      <input type="radio" name="fallback" value={row.transport} checked={row.fallback} aria-label={`${row.transport} is the fallback`} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <p>
+            <label>
+              <input type="radio" name="fallback" value="" checked={!props.routing.rows.some((r) => r.fallback)} /> No fallback
+            </label>
+          </p>
+          <p class="hint">
+            A weight of 0 takes a transport out of the split. Changes reach every Belfry process within 10 seconds.
+          </p>
+          <button type="submit" name="action" value="save">
+            Save routing
+          </button>{' '}
+          {props.routing.overridden ? (
+            <button type="submit" name="action" value="reset" safe>
+              {`Back to the environment's (${props.routing.environment})`}
+            </button>
+          ) : (
+            ''
+          )}
+        </form>
+        <p id="routing-error" class="error" role="alert" safe>
+          {props.routingError ?? ''}
+        </p>
+        <Status id="routing-status" message={props.routingStatus} />
         <form method="post" action="/admin/settings/test-email" class="stacked" hx-post="/admin/settings/test-email" {...panel('transport-panel')}>
           <CsrfField token={csrfToken} />
           <label for="test-to">Send a test email to</label>
