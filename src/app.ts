@@ -9,8 +9,10 @@ import { AppError } from './errors.ts'
 import { eventRoutes, type EventRoutesDeps } from './events/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import type { Logger } from './log.ts'
+import { metricsRoutes, type MetricsRoutesDeps } from './metrics/routes.ts'
 import { preferenceRoutes, type PreferenceRoutesDeps } from './preferences/routes.ts'
 import { providerRoutes, type ProviderRoutesDeps } from './providers/routes.ts'
+import { trackingRoutes, type TrackingRoutesDeps } from './tracking/routes.ts'
 
 export interface AppDeps {
   database: Database
@@ -20,6 +22,9 @@ export interface AppDeps {
   /** The learner pages; their CSS and htmx URLs come from the assets loaded here. */
   preferences: Omit<PreferenceRoutesDeps, 'assets'>
   admin: Omit<AdminDeps, 'assets'>
+  metrics: MetricsRoutesDeps
+  /** The open pixel and tracked links in emails. */
+  tracking: TrackingRoutesDeps
   log: Logger
 }
 
@@ -47,9 +52,11 @@ export function createApp(deps: AppDeps) {
       headers: { 'content-type': 'text/plain; charset=utf-8' },
     }))
     .use(healthRoutes(deps.database))
+    .use(metricsRoutes(deps.metrics))
     .use(eventRoutes(deps.events))
     .use(providerRoutes(deps.providers))
     .use(assetRoutes(assets))
+    .use(trackingRoutes(deps.tracking))
     .use(preferenceRoutes({ ...deps.preferences, assets: { css: assets.css.url, htmx: assets.htmx.url } }))
     .use(adminRoutes({ ...deps.admin, assets: { css: assets.css.url, htmx: assets.htmx.url, adminCss: assets.adminCss.url } }))
 }

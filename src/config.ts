@@ -65,6 +65,10 @@ export interface Config {
   deadLetterAlert: number
   /** Days stored events, finished messages and delivery attempts are kept. */
   retentionDays: number
+  /** Open pixel and tracked links in emails (TRACKING=on|off). */
+  tracking: boolean
+  /** Bearer token GET /metrics requires; unset leaves the endpoint open. */
+  metricsToken: string | undefined
   logLevel: LogLevel
 }
 
@@ -287,6 +291,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
     deadLetterAlert: integer(env, 'DEAD_LETTER_ALERT', 10, 0, 1_000_000),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 1, 36_500),
+    tracking: oneOf(env, 'TRACKING', ['on', 'off'] as const, 'on') === 'on',
+    metricsToken: read(env, 'METRICS_TOKEN'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   })
 }

@@ -13,6 +13,7 @@ import { DEFAULT_HEALTH_THRESHOLDS, type HealthAlert } from './jobs/health.ts'
 import { startJobs, type Jobs } from './jobs/index.ts'
 import { ingestEvent, type IngestDeps } from './events/ingest.ts'
 import type { Logger } from './log.ts'
+import { Metrics } from './metrics/registry.ts'
 import { chainGates, type Renderer } from './outbox/deliver.ts'
 import type { ClaimedMessage } from './outbox/queries.ts'
 import { OutboxWorker } from './outbox/worker.ts'
@@ -23,8 +24,11 @@ import { TokenSigner } from './preferences/tokens.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { TemplateVersionSync } from './render/versions.ts'
+import { trackEmail } from './tracking/apply.ts'
+import { TrackingPolicy } from './tracking/policy.ts'
 import { loadMailRouting, loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
 import { createRouter, SendRateLimiter } from './transport/index.ts'
+import { ExperimentDecisions } from './experiments/decisions.ts'
 import type { TransportRouter } from './transport/router.ts'
 
 export const templatesDir = fileURLToPath(new URL('../templates', import.meta.url))
@@ -36,8 +40,12 @@ export interface Service {
   /** Signs and checks the tokens in learner links. */
   signer: TokenSigner
   templates: TemplateStore
+  /** Which experiments were stopped or promoted, as this process knows it. */
+  experiments: ExperimentDecisions
   transport: TransportRouter
   app: App
+  /** What GET /metrics shows; the outbox and the events route feed it. */
+  metrics: Metrics
   /** Present unless ROLE=api. */
   worker: OutboxWorker | null
   /** The scheduled jobs (digests); present unless ROLE=api. */
@@ -56,6 +64,8 @@ export interface StartOptions {
   pollMs?: number
   /** How often template versions are polled for (besides LISTEN); tests shorten it. */
   templatePollMs?: number
+  /** Where the notification templates are; the shipped ones by default (tests use copies with experiments). */
+  templatesDir?: string
   /**
    * Run the jobs on their schedules (the default). Tests turn this off and
    * trigger jobs with a clock of their own, so that a minute tick cannot add
@@ -88,7 +98,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   await ensureFirstAdmin(database.db, config, log)
   if (!config.webhookSecret) log.info('WEBHOOK_SECRET not set: using the secret stored in settings')
 
-  const templates = await TemplateStore.load(templatesDir)
+  const templates = await TemplateStore.load(options.templatesDir ?? templatesDir)
   log.info('templates compiled', { notifications: templates.notifications().length })
   // Admin edits stored over the files, kept current while the process runs.
   const templateSync = new TemplateVersionSync(database, templates, log.child({ component: 'templates' }), options.templatePollMs)
@@ -134,17 +144,26 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   const context = contextFromConfig(config)
   const signer = new TokenSigner([secrets.appSecret])
   const linksFor = (message: ClaimedMessage) => learnerLinks(signer, config.publicUrl, message)
+  const tracking = new TrackingPolicy(database.db, config.tracking, log.child({ component: 'tracking' }))
+  await tracking.refresh()
+  const experiments = new ExperimentDecisions(database.db, log)
+  await experiments.start()
   const renderer: Renderer = {
-    render: (message: ClaimedMessage) =>
-      templates.render(message.notification, {
+    render: (message: ClaimedMessage) => {
+      const links = linksFor(message)
+      const rendered = templates.render(message.notification, {
         locale: message.locale,
         // The learner's own zone for their mail; admins (no recipient row) read UTC.
         timeZone: message.recipientId
           ? ((message.variables.user as { timezone?: string } | undefined)?.timezone ?? null)
           : null,
         variables: message.variables,
-        context: { ...context, links: linksFor(message) },
-      }),
+        context: { ...context, links },
+        // The same learner gets the same variant every time; an address stands in for admins.
+        variantFor: (experiment) => experiments.variantFor(experiment, message.recipientId ?? message.toAddress),
+      })
+      return trackEmail({ signer, publicUrl: config.publicUrl, policy: tracking }, message, links, rendered)
+    },
   }
 
   const ingest: IngestDeps = {
@@ -159,12 +178,15 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     },
   }
 
+  const metrics = new Metrics(database.db, log.child({ component: 'metrics' }))
   const app = createApp({
     database,
     log,
+    metrics: { metrics, token: config.metricsToken },
     events: {
       ...ingest,
       webhookSecrets: () => secrets.webhook.accepted(),
+      onReceived: metrics.eventReceived,
     },
     providers: {
       db: database.db,
@@ -174,6 +196,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       log: log.child({ component: 'providers' }),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
+    tracking: { db: database.db, signer, policy: tracking, log: log.child({ component: 'tracking' }) },
     admin: {
       auth: new AdminAuth(database.db, config.publicUrl),
       siteName: context.siteName,
@@ -199,6 +222,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
         preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours }),
       ),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
+      onAttempt: metrics.attempt,
       log: log.child({ component: 'worker' }),
       mailFrom: config.mailFrom,
       maxAttempts: config.maxAttempts,
@@ -220,6 +244,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       context,
       messageIdDomain: ingest.messageIdDomain,
       retentionDays: config.retentionDays,
+      experiments: () => templates.experiments(),
       schedule: options.schedule ?? true,
       health: {
         thresholds: { ...DEFAULT_HEALTH_THRESHOLDS, deadLetters: config.deadLetterAlert },
@@ -234,6 +259,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     app.listen({ port: config.port, hostname: '0.0.0.0' })
     port = app.server?.port ?? null
     log.info('listening', { port, publicUrl: config.publicUrl })
+    if (!config.metricsToken) log.warn('METRICS_TOKEN not set: GET /metrics is open to anyone who can reach this port')
   }
 
   return {
@@ -242,13 +268,16 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     secrets,
     signer,
     templates,
+    experiments,
     transport,
     app,
+    metrics,
     worker,
     jobs,
     port,
     async stop() {
       clearInterval(routingRefresh)
+      experiments.stop()
       // New requests first, then the worker finishes what it holds, then the connections go.
       if (app.server) await app.stop()
       // A digest job running now queues its rows before the worker stops claiming.

@@ -2,6 +2,8 @@
 // only lists them.
 
 import { Elysia } from 'elysia'
+import { analyticsRoutes } from './analytics.tsx'
+import { experimentRoutes } from './experiments.tsx'
 import type { AdminDeps } from './http.ts'
 import { peopleRoutes } from './people.tsx'
 import { opsRoutes } from './ops-routes.tsx'
@@ -17,4 +19,6 @@ export function adminRoutes(deps: AdminDeps) {
     .use(settingsRoutes(deps))
     .use(opsRoutes(deps))
     .use(templateRoutes(deps))
+    .use(experimentRoutes(deps))
+    .use(analyticsRoutes(deps))
 }

@@ -28,6 +28,7 @@ import {
 import type { AdminAlertRecipient } from '../events/fanout.ts'
 import { loadFanoutFlags, loadMailRouting, saveAdminAlerts, saveMailRouting, secretFingerprint, type MailRouting } from '../settings/runtime.ts'
 import { transportNames, type TransportName, type WeightedTransport } from '../config.ts'
+import { withoutTracking } from '../tracking/apply.ts'
 import { mailDirectory } from '../transport/file.ts'
 import { TransportError } from '../transport/types.ts'
 import type { AdminSession } from './auth.ts'
@@ -317,7 +318,8 @@ export function settingsRoutes(deps: AdminDeps) {
       const raw = await readMailboxFile(mailDir, params.name)
       const parsed = raw ? parseEml(raw) : undefined
       if (!parsed?.html) return adminNotFound(deps, admin, 'message in the mailbox')
-      return new Response(parsed.html, { headers: PREVIEW_HEADERS })
+      // An admin looking at a sent email is not a reader opening it: no pixel, links straight to their targets.
+      return new Response(withoutTracking({ signer: deps.signer, publicUrl: config.publicUrl }, parsed.html), { headers: PREVIEW_HEADERS })
     })
 }
 

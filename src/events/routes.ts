@@ -34,25 +34,35 @@ export function parseJson(raw: Uint8Array): unknown {
 export interface EventRoutesDeps extends IngestDeps {
   /** Every secret accepted now (two while a rotation overlaps); may read settings. */
   webhookSecrets(): readonly string[] | Promise<readonly string[]>
+  /** Told about every request once it is answered: the parsed body (once authenticated) and the answer or what was thrown. */
+  onReceived?(body: unknown, outcome: unknown): void
 }
 
 export function eventRoutes(deps: EventRoutesDeps) {
   return new Elysia({ name: 'events' }).post(
     '/v1/events',
     async ({ request, set }) => {
-      const raw = await readBody(request, MAX_BODY_BYTES)
-      const webhookId = verifySignature(
-        await deps.webhookSecrets(),
-        {
-          id: request.headers.get('webhook-id'),
-          timestamp: request.headers.get('webhook-timestamp'),
-          signature: request.headers.get('webhook-signature'),
-        },
-        raw,
-      )
-      const answer = await ingestEvent(deps, webhookId, raw, parseJson(raw))
-      set.status = answer.status
-      return answer.body
+      let body: unknown
+      try {
+        const raw = await readBody(request, MAX_BODY_BYTES)
+        const webhookId = verifySignature(
+          await deps.webhookSecrets(),
+          {
+            id: request.headers.get('webhook-id'),
+            timestamp: request.headers.get('webhook-timestamp'),
+            signature: request.headers.get('webhook-signature'),
+          },
+          raw,
+        )
+        body = parseJson(raw)
+        const answer = await ingestEvent(deps, webhookId, raw, body)
+        deps.onReceived?.(body, answer)
+        set.status = answer.status
+        return answer.body
+      } catch (error) {
+        deps.onReceived?.(body, error)
+        throw error
+      }
     },
     { parse: 'none' },
   )

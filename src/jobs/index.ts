@@ -14,7 +14,8 @@ import type { Logger } from '../log.ts'
 import { runDueDigests, type DigestDeps, type DigestRunResult } from './digests.ts'
 import { runHealthChecks, type HealthDeps } from './health.ts'
 import { runHousekeeping } from './housekeeping.ts'
-import { DIGEST_JOB_LOCK, HEALTH_JOB_LOCK, HOUSEKEEPING_JOB_LOCK } from './queries.ts'
+import { autoPromote, type DeclaredExperiment } from '../experiments/results.ts'
+import { DIGEST_JOB_LOCK, EXPERIMENTS_JOB_LOCK, HEALTH_JOB_LOCK, HOUSEKEEPING_JOB_LOCK } from './queries.ts'
 import { JobScheduler, type JobOutcome } from './scheduler.ts'
 
 /**
@@ -30,7 +31,10 @@ export const HEALTH_SCHEDULE = '* * * * *'
 /** Hourly, off the hour when other systems' jobs pile up. */
 export const HOUSEKEEPING_SCHEDULE = '17 * * * *'
 
-export type JobName = 'digests' | 'health' | 'housekeeping'
+/** Every quarter hour: an experiment needs hundreds of sends to move, so checking more often changes nothing. */
+export const EXPERIMENTS_SCHEDULE = '*/15 * * * *'
+
+export type JobName = 'digests' | 'health' | 'housekeeping' | 'experiments'
 
 export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   database: Database
@@ -40,6 +44,8 @@ export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   retentionDays: number
   /** False: nothing runs by itself; trigger() still does (tests). */
   schedule: boolean
+  /** The experiments the templates declare now (admin edits included). */
+  experiments: () => readonly DeclaredExperiment[]
 }
 
 export interface Jobs {
@@ -70,6 +76,12 @@ export function startJobs(deps: JobsDeps): Jobs {
       pattern: HEALTH_SCHEDULE,
       lockKey: HEALTH_JOB_LOCK,
       run: (now) => runHealthChecks({ ...deps.health, db, log }, now),
+    },
+    {
+      name: 'experiments',
+      pattern: EXPERIMENTS_SCHEDULE,
+      lockKey: EXPERIMENTS_JOB_LOCK,
+      run: (now) => autoPromote(db, deps.experiments(), log, now),
     },
     {
       name: 'housekeeping',

@@ -13,6 +13,7 @@ import { deliveryAttempts, events, messages, type Frequency } from '../db/schema
 export const DIGEST_JOB_LOCK = 0x62656c01
 export const HEALTH_JOB_LOCK = 0x62656c03
 export const HOUSEKEEPING_JOB_LOCK = 0x62656c04
+export const EXPERIMENTS_JOB_LOCK = 0x62656c05
 
 /** First key of the two-key transaction locks that serialise digest building per recipient. */
 const DIGEST_RECIPIENT_LOCK_SPACE = 0x62656c02

@@ -3,7 +3,7 @@
 
 import type { Db } from '../db/client.ts'
 import type { Logger } from '../log.ts'
-import { TransportError, type OutgoingMail, type Transport } from '../transport/types.ts'
+import { TransportError, type OutgoingMail, type SendResult, type Transport } from '../transport/types.ts'
 import { addSuppression } from '../preferences/queries.ts'
 import { retryDelay, type RetryPolicy } from './backoff.ts'
 import { permanentReason } from './failure.ts'
@@ -22,6 +22,8 @@ export interface RenderedEmail {
   subject: string
   html: string
   text: string
+  /** Set when the template runs an A/B experiment: recorded on the message. */
+  experiment?: { id: string; variant: string }
 }
 
 /** What delivery needs from the render module. */
@@ -68,6 +70,8 @@ export interface DeliveryDeps {
   retry: RetryPolicy
   /** Extra headers per message (List-Unsubscribe comes from the preferences module). */
   headersFor?(message: ClaimedMessage): Record<string, string>
+  /** Told about every try at a transport, for the send metrics. */
+  onAttempt?(attempt: { transport: string; outcome: 'sent' | TransportError['kind']; code: string | null; durationMs: number }): void
 }
 
 export type DeliveryOutcome = 'sent' | 'retrying' | 'dead' | 'skipped' | 'digested' | 'scheduled' | 'cancelled' | 'lost-lease'
@@ -144,23 +148,39 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     headers: { ...deps.headersFor?.(message), 'X-Belfry-Message': message.id },
   }
 
+  const sendStart = performance.now()
+  const attempted = (outcome: 'sent' | TransportError['kind'], via: string | undefined, code: string | undefined) =>
+    deps.onAttempt?.({ transport: via ?? transport.name, outcome, code: code ?? null, durationMs: performance.now() - sendStart })
+  let result: SendResult
   try {
-    const result = await transport.send(mail)
-    const updated = await markSent(
-      db,
-      message.id,
-      owner,
-      rendered.subject,
-      result.providerMessageId ?? null,
-      record('sent', result.code, result.response, result.transport),
-    )
-    if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
-    return updated ? 'sent' : 'lost-lease'
+    result = await transport.send(mail)
   } catch (error) {
+    return failed(error)
+  }
+  // Outside the try: a database error now must not pass for a failed send (it went out) and queue a retry.
+  // It propagates instead; the row keeps its lease, and a takeover sends it again with the same Message-ID.
+  attempted('sent', result.transport, result.code)
+  const updated = await markSent(
+    db,
+    message.id,
+    owner,
+    {
+      subject: rendered.subject,
+      providerMessageId: result.providerMessageId ?? null,
+      experiment: rendered.experiment?.id ?? null,
+      variant: rendered.experiment?.variant ?? null,
+    },
+    record('sent', result.code, result.response, result.transport),
+  )
+  if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
+  return updated ? 'sent' : 'lost-lease'
+
+  async function failed(error: unknown): Promise<DeliveryOutcome> {
     const failure =
       error instanceof TransportError ? error : new TransportError('transient', (error as Error).message ?? String(error))
     const text = clip(failure.message)
     const via = failure.transport
+    attempted(failure.kind, via, failure.code)
     if (failure.kind === 'paused') {
       // No transport would take it: it waits for one, and keeps the attempt it was claimed with.
       const runAt = failure.retryAt ?? new Date(Date.now() + 60_000)

@@ -221,13 +221,22 @@ async function finish(
   return (result?.updated ?? 0) > 0
 }
 
-export function markSent(db: Executor, id: string, owner: string, subject: string, providerMessageId: string | null, record: AttemptRecord) {
+/** What a sent row keeps of how it was sent. */
+export interface SentFacts {
+  subject: string
+  providerMessageId: string | null
+  experiment: string | null
+  variant: string | null
+}
+
+export function markSent(db: Executor, id: string, owner: string, sent: SentFacts, record: AttemptRecord) {
   return finish(
     db,
     id,
     owner,
     record,
-    sql`state = 'sent', sent_at = now(), subject = ${subject}, provider_message_id = ${providerMessageId}, reason = null, last_error = null`,
+    sql`state = 'sent', sent_at = now(), subject = ${sent.subject}, provider_message_id = ${sent.providerMessageId},
+        experiment = ${sent.experiment}, variant = ${sent.variant}, reason = null, last_error = null`,
   )
 }
 

@@ -15,6 +15,13 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 
 export type TokenPurpose = 'preferences' | 'unsubscribe'
 
+/**
+ * Tokens whose payload is not a recipient but opaque text of the caller's
+ * (tracking links carry a message id and a URL). Separate purposes, so no
+ * such token can ever pass as a preference or unsubscribe token.
+ */
+export type DataPurpose = 'track-open' | 'track-click'
+
 export interface TokenSubject {
   recipientId: string
   category?: string
@@ -28,7 +35,7 @@ function keyId(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url').slice(0, 6)
 }
 
-function mac(secret: string, purpose: TokenPurpose, payload: string): Buffer {
+function mac(secret: string, purpose: TokenPurpose | DataPurpose, payload: string): Buffer {
   return createHmac('sha256', secret).update(`belfry-token\n${purpose}\n${payload}`).digest().subarray(0, MAC_BYTES)
 }
 
@@ -52,8 +59,30 @@ export class TokenSigner {
 
   /** The subject of a genuine token of this purpose, or null for anything else. */
   verify(purpose: TokenPurpose, token: string): TokenSubject | null {
+    const payload = this.checked(purpose, token, 200)
+    if (payload === null) return null
+    const [recipientId, category, extra] = Buffer.from(payload, 'base64url').toString('utf8').split(':')
+    if (!recipientId || !UUID.test(recipientId) || extra !== undefined) return null
+    if (purpose === 'unsubscribe' && (!category || !CATEGORY.test(category))) return null
+    return category ? { recipientId, category } : { recipientId }
+  }
+
+  /** A token carrying `data` (UTF-8), in the same format as the recipient tokens. */
+  signData(purpose: DataPurpose, data: string): string {
+    const payload = Buffer.from(data, 'utf8').toString('base64url')
+    return `${keyId(this.current)}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
+  }
+
+  /** The data of a genuine token of this purpose, or null for anything else (including tokens over `maxLength`). */
+  verifyData(purpose: DataPurpose, token: string, maxLength: number): string | null {
+    const payload = this.checked(purpose, token, maxLength)
+    return payload === null ? null : Buffer.from(payload, 'base64url').toString('utf8')
+  }
+
+  /** The base64url payload of a token whose MAC is right, or null. */
+  private checked(purpose: TokenPurpose | DataPurpose, token: string, maxLength: number): string | null {
     const parts = token.split('.')
-    if (parts.length !== 3 || token.length > 200) return null
+    if (parts.length !== 3 || token.length > maxLength) return null
     const [kid, payload, signature] = parts as [string, string, string]
     const secret = this.byKid.get(kid)
     if (!secret) return null
@@ -63,9 +92,6 @@ export class TokenSigner {
     if (given.toString('base64url') !== signature) return null
     const expected = mac(secret, purpose, payload)
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
-    const [recipientId, category, extra] = Buffer.from(payload, 'base64url').toString('utf8').split(':')
-    if (!recipientId || !UUID.test(recipientId) || extra !== undefined) return null
-    if (purpose === 'unsubscribe' && (!category || !CATEGORY.test(category))) return null
-    return category ? { recipientId, category } : { recipientId }
+    return payload
   }
 }

@@ -215,6 +215,7 @@ export function truncate(value: unknown, max: number): string {
  *   `zero="…"`, when given, is used for 0 in any language.
  * - `{{or a b "fallback"}}`: the first value that is present; for attributes, where `{{#if}}` cannot go.
  * - `{{truncate text 80}}`.
+ * - `{{#variant "b"}}…{{else}}…{{/variant}}`: content for one variant of the template's A/B experiment.
  */
 export function createHandlebars(): HandlebarsInstance {
   const hb = Handlebars.create()
@@ -255,6 +256,10 @@ export function createHandlebars(): HandlebarsInstance {
     const { values } = split(args)
     const max = Number(values[1])
     return truncate(values[0], Number.isFinite(max) && max > 0 ? max : 100)
+  })
+  hb.registerHelper('variant', function (this: unknown, ...args: unknown[]) {
+    const { values, options } = split(args)
+    return (options.data as { variant?: string } | undefined)?.variant === values[0] ? options.fn(this) : options.inverse(this)
   })
   return hb
 }

@@ -24,6 +24,8 @@ export interface RenderedEmail {
   text: string
   /** The locale of the template used (`fr` for an `fr-CA` reader when only `fr` exists): a Content-Language header. */
   locale: string
+  /** The experiment this email took part in, and its variant: recorded on the message for the results. */
+  experiment?: { id: string; variant: string }
 }
 
 export interface RenderOptions {
@@ -36,6 +38,19 @@ export interface RenderOptions {
   context: RenderContext
   /** The send time that relative phrases count from; now by default. */
   now?: Date
+  /** Picks the variant when the template runs an experiment (see TemplateStore.render). */
+  variantFor?: (experiment: TemplateExperiment) => string
+}
+
+/** An A/B test a template declares in its front matter. */
+export interface TemplateExperiment {
+  id: string
+  variants: readonly { name: string; weight: number }[]
+  /** Subjects of the variants other than the first, which uses the template's own. */
+  subjects: Readonly<Record<string, Template>>
+  /** What decides the winner: human opens or clicks per send. */
+  metric: 'opens' | 'clicks'
+  autoPromote: boolean
 }
 
 type Template = HandlebarsTemplateDelegate<Record<string, unknown>>
@@ -52,6 +67,7 @@ export interface CompiledTemplate {
   html: Template
   /** Plain text, `noEscape` like the subject. */
   text: Template
+  experiment?: TemplateExperiment
 }
 
 /** "Belfry <no-reply@example.com>" → "Belfry"; a bare address → "Belfry". */
@@ -86,7 +102,10 @@ const tidyText = (text: string) =>
 
 export function renderTemplate(template: CompiledTemplate, options: RenderOptions): RenderedEmail {
   const { context } = options
-  const data = { format: messageFormat(options.locale, template.locale, options.timeZone, options.now ?? new Date()) }
+  const experiment = template.experiment
+  const variant = experiment ? (options.variantFor?.(experiment) ?? experiment.variants[0]!.name) : undefined
+  // `{{#variant "b"}}` blocks read the variant from @data, like the formatting settings.
+  const data = { format: messageFormat(options.locale, template.locale, options.timeZone, options.now ?? new Date()), variant }
   // The renderer's own keys win over a variable of the same name: the footer
   // and site links are ours to vouch for, not the LMS's.
   const view: Record<string, unknown> = {
@@ -95,7 +114,7 @@ export function renderTemplate(template: CompiledTemplate, options: RenderOption
     footer: { postalAddress: context.postalAddress },
     links: { preferences: context.links?.preferences, unsubscribe: context.links?.unsubscribe },
   }
-  const subject = oneLine(template.subject(view, { data }))
+  const subject = oneLine((experiment && variant ? (experiment.subjects[variant] ?? template.subject) : template.subject)(view, { data }))
   const preheader = template.preheader ? oneLine(template.preheader(view, { data })) : ''
   // Subject and preheader are rendered once, as text, and handed to the
   // HTML as values, so the HTML escapes them like any other.
@@ -105,5 +124,6 @@ export function renderTemplate(template: CompiledTemplate, options: RenderOption
     html: template.html(view, { data }),
     text: tidyText(template.text(view, { data })),
     locale: template.locale,
+    ...(experiment && variant ? { experiment: { id: experiment.id, variant } } : {}),
   }
 }

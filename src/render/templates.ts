@@ -14,14 +14,18 @@ import { join, relative, resolve } from 'node:path'
 import mjml2html from 'mjml'
 import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
 import { canonicalLocale, createHandlebars, type HandlebarsInstance } from './helpers.ts'
-import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions } from './render.ts'
+import { parseVariants } from '../experiments/assign.ts'
+import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
 
 /** DESIGN.md's categories, plus `digest` for the digest email itself; a template names one in its front matter. */
 export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'discussions', 'announcements', 'admin', 'digest'] as const
 export type Category = (typeof CATEGORIES)[number]
 
 /** Front matter keys a template may set; anything else is a typo we would rather hear about. */
-const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader'] as const
+const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader', 'variants', 'experiment', 'metric', 'auto_promote'] as const
+
+/** `subject.b`: the subject of variant `b` of the template's experiment (`subject` is the first variant's). */
+const VARIANT_SUBJECT = /^subject\.([a-z][a-z0-9_-]{0,19})$/
 
 /** A template that cannot be used; the message starts with the file's path. */
 export class TemplateError extends Error {
@@ -85,11 +89,11 @@ function parseTemplateFile(name: string, path: string, source: string, withFront
     if (!match) throw new TemplateError(name, 'must start with front matter between two "---" lines')
     match[1]!.split('\n').forEach((line, index) => {
       if (/^\s*(#.*)?$/.test(line)) return
-      const pair = /^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$/.exec(line)
+      const pair = /^([A-Za-z_][\w.-]*)\s*:\s*(.*?)\s*$/.exec(line)
       if (!pair) throw new TemplateError(name, `front matter line ${index + 2} is not "key: value": ${line}`)
       const key = pair[1]!
-      if (!(FRONT_MATTER_KEYS as readonly string[]).includes(key)) {
-        throw new TemplateError(name, `unknown front matter key "${key}" (known: ${FRONT_MATTER_KEYS.join(', ')})`)
+      if (!(FRONT_MATTER_KEYS as readonly string[]).includes(key) && !VARIANT_SUBJECT.test(key)) {
+        throw new TemplateError(name, `unknown front matter key "${key}" (known: ${FRONT_MATTER_KEYS.join(', ')}, subject.<variant>)`)
       }
       if (key in frontMatter) throw new TemplateError(name, `front matter key "${key}" is set twice`)
       frontMatter[key] = unquote(pair[2]!)
@@ -390,6 +394,22 @@ export class TemplateStore {
     return [...this.templates.keys()]
   }
 
+  /** The A/B experiments templates declare, by id, with the notification that runs each (any locale's file counts). */
+  experiments(): (Omit<TemplateExperiment, 'subjects'> & { notification: string })[] {
+    const found = new Map<string, Omit<TemplateExperiment, 'subjects'> & { notification: string }>()
+    for (const [notification, byLocale] of this.templates) {
+      const edited = [...(this.active.get(notification)?.values() ?? [])].flatMap((v) => (v.compiled ? [v.compiled] : []))
+      for (const template of [...byLocale.values(), ...edited]) {
+        const experiment = template.experiment
+        if (experiment && !found.has(experiment.id)) {
+          const { subjects: _, ...rest } = experiment
+          found.set(experiment.id, { ...rest, notification })
+        }
+      }
+    }
+    return [...found.values()]
+  }
+
   /** Every locale an admin may edit: those of the layouts and of any template file, the fallback first. */
   locales(): string[] {
     const all = new Set<string>(this.compiler.layouts.keys())
@@ -526,6 +546,40 @@ export class TemplateStore {
   }
 }
 
+/**
+ * The experiment a template's front matter declares: `variants: a:50, b:50`
+ * and optionally `subject.b: "…"` (variant `a` uses `subject`), content
+ * variants in the body with `{{#variant "b"}}…{{else}}…{{/variant}}`,
+ * `experiment: <id>` (default: the notification), `metric: opens|clicks`
+ * and `auto_promote: true`.
+ */
+function readExperiment(file: SourceFile, notification: string) {
+  const fm = file.frontMatter
+  const variantSubjects = Object.keys(fm).filter((key) => VARIANT_SUBJECT.test(key))
+  if (!fm.variants) {
+    if (variantSubjects.length > 0 || fm.experiment || fm.metric || fm.auto_promote) {
+      throw new TemplateError(file.name, 'subject.<variant>, experiment, metric and auto_promote need "variants: a:50, b:50"')
+    }
+    return undefined
+  }
+  const variants = parseVariants(fm.variants)
+  if (!variants) throw new TemplateError(file.name, `variants must list two or more "name:weight" pairs, got "${fm.variants}"`)
+  const names = variants.map((v) => v.name)
+  const subjects: Record<string, string> = {}
+  for (const key of variantSubjects) {
+    const variant = VARIANT_SUBJECT.exec(key)![1]!
+    if (!names.includes(variant)) throw new TemplateError(file.name, `${key} names a variant not in "variants" (${names.join(', ')})`)
+    if (variant === names[0]) throw new TemplateError(file.name, `${key}: the first variant's subject is "subject"`)
+    subjects[variant] = fm[key]!
+  }
+  const metric = fm.metric ?? 'opens'
+  if (metric !== 'opens' && metric !== 'clicks') throw new TemplateError(file.name, `metric must be opens or clicks, got "${metric}"`)
+  if (fm.auto_promote && !['true', 'false'].includes(fm.auto_promote)) throw new TemplateError(file.name, 'auto_promote must be true or false')
+  const id = fm.experiment ?? notification
+  if (!/^[a-z0-9][a-z0-9_.-]{0,79}$/.test(id)) throw new TemplateError(file.name, `experiment "${id}" must be lower-case letters, digits, _ . -`)
+  return { id, variants, subjects, metric: metric as 'opens' | 'clicks', autoPromote: fm.auto_promote === 'true' }
+}
+
 async function compileTemplate(
   hb: HandlebarsInstance,
   compileMjml: MjmlCompiler,
@@ -543,6 +597,8 @@ async function compileTemplate(
   }
   checkHandlebars(hb, file.name, 'the subject', subject)
   if (preheader) checkHandlebars(hb, file.name, 'the preheader', preheader)
+  const experiment = readExperiment(file, notification)
+  for (const [variant, text] of Object.entries(experiment?.subjects ?? {})) checkHandlebars(hb, file.name, `the subject of variant ${variant}`, text)
   checkHandlebars(hb, file.name, 'the MJML', file.mjml, true)
   checkHandlebars(hb, file.name, 'the text part', file.text)
   checkHandlebars(hb, layout.name, 'the MJML', layout.mjml, true)
@@ -587,6 +643,16 @@ async function compileTemplate(
     category,
     subject: compile(subject, 'subject', true),
     ...(preheader ? { preheader: compile(preheader, 'preheader', true) } : {}),
+    ...(experiment
+      ? {
+          experiment: {
+            ...experiment,
+            subjects: Object.fromEntries(
+              Object.entries(experiment.subjects).map(([variant, text]) => [variant, compile(text, `subject.${variant}`, true)]),
+            ),
+          },
+        }
+      : {}),
     html: compile(html, 'compiled HTML', false),
     text: compile(text, 'text part', true),
   }

@@ -13,6 +13,8 @@ export const SETTING = {
   adminAlertEmails: 'admin_alert_emails',
   adminEnrollmentAlerts: 'admin_enrollment_alerts',
   mailRouting: 'mail_routing',
+  /** Categories whose mail gets no open pixel and no tracked links (string[]). */
+  trackingOffCategories: 'tracking_off_categories',
 } as const
 
 export interface Secrets {

@@ -16,7 +16,7 @@ import { createTestDatabase, onPostgres } from '../support/db.ts'
 import { eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts'
-import { header, links } from '../support/mail.ts'
+import { header, linkTargets, links } from '../support/mail.ts'
 
 // Each test boots a service (or two) on a fresh database: more than bun's 5 s default on a slow machine.
 setDefaultTimeout(30_000)
@@ -128,12 +128,13 @@ describe('daily digest', () => {
     expect(mail!.envelope.to).toEqual([ken.email])
     expect(mail!.parsed.subject).toBe('Your daily digest: 3 updates')
     expect(String(mail!.parsed.html)).toContain('<html lang="en"')
-    // Grouped under the course, with its link; each update by its own subject, linking to its thread.
-    expect(links(mail!)).toContain(algebra.url)
+    // Grouped under the course, with its link; each update by its own subject, linking to its thread
+    // (through click tracking, issue 7).
+    expect(linkTargets(mail!, t.service.signer)).toContain(algebra.url)
     expect(String(mail!.parsed.html)).toContain('Algebra &amp; &lt;Geometry&gt;')
     expect(mail!.parsed.text).toContain(`Algebra & <Geometry> (${algebra.url})`)
     for (const n of [1, 2, 3]) {
-      expect(links(mail!)).toContain(thread(n).url)
+      expect(linkTargets(mail!, t.service.signer)).toContain(thread(n).url)
       expect(mail!.parsed.text).toContain(thread(n).url)
       expect(mail!.parsed.text).toContain(`- Prof Noether replied in "Thread number ${n}"`)
       expect(String(mail!.parsed.html)).toContain(`Thread number ${n}`)
@@ -290,7 +291,7 @@ describe('notification budget', () => {
     const digest = sink.messages[10]!
     expect(digest.parsed.subject).toBe('Your daily digest: 5 updates')
     const listed = over.map((m) => (m.variables.thread as { url: string }).url)
-    for (const url of listed) expect(links(digest)).toContain(url)
+    for (const url of listed) expect(linkTargets(digest, t.service.signer)).toContain(url)
     expect(digest.parsed.text!.match(/^- /gm)).toHaveLength(5)
     // The ones already emailed are not repeated.
     for (const m of sent) expect(digest.parsed.text).not.toContain((m.variables.thread as { url: string }).url)

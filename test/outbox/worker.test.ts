@@ -169,9 +169,9 @@ describe('outbox delivery over SMTP', () => {
     await Bun.sleep(10)
     const [second] = await claimDue(db, 'slow-process', 10, 60_000) // the same process, claiming it again
     const record = { transport: 'smtp', outcome: 'sent' as const, code: '250', response: 'ok', startedAt: new Date() }
-    expect(await markSent(db, first!.id, 'slow-process', 'subject', null, { ...record, attempt: first!.attempts })).toBe(false)
+    expect(await markSent(db, first!.id, 'slow-process', { subject: 'subject', providerMessageId: null, experiment: null, variant: null }, { ...record, attempt: first!.attempts })).toBe(false)
     expect((await allMessages(db))[0]?.state).toBe('sending')
-    expect(await markSent(db, second!.id, 'slow-process', 'subject', null, { ...record, attempt: second!.attempts })).toBe(true)
+    expect(await markSent(db, second!.id, 'slow-process', { subject: 'subject', providerMessageId: null, experiment: null, variant: null }, { ...record, attempt: second!.attempts })).toBe(true)
     expect((await allMessages(db))[0]?.state).toBe('sent')
     // Both sends happened, so both are on record.
     expect((await attemptsOf(db, first!.id)).map((a) => a.attempt)).toEqual([1, 2])

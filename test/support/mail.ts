@@ -1,5 +1,7 @@
 // Reading received emails the way a mail client would.
 
+import type { TokenSigner } from '../../src/preferences/tokens.ts'
+import { readClickToken } from '../../src/tracking/tokens.ts'
 import type { ReceivedMessage } from './smtp-sink.ts'
 
 /** What a mail client does to an attribute value before following the link. */
@@ -16,6 +18,14 @@ export function decodeEntities(value: string): string {
 /** Every link in the HTML part, as a client would follow it. */
 export function links(mail: ReceivedMessage): string[] {
   return [...String(mail.parsed.html).matchAll(/href="([^"]+)"/g)].map((m) => decodeEntities(m[1]!))
+}
+
+/** Every link in the HTML part as the reader ends up there: a tracked link (`/t/c/…`) as the URL its token carries. */
+export function linkTargets(mail: ReceivedMessage, signer: TokenSigner): string[] {
+  return links(mail).map((link) => {
+    const at = link.indexOf('/t/c/')
+    return (at === -1 ? null : readClickToken(signer, link.slice(at + '/t/c/'.length)))?.url ?? link
+  })
 }
 
 /** A header as it was sent (mailparser folds List-* headers into a structure). */

@@ -37,6 +37,8 @@ export async function startTestService(
     log?: Logger
     /** Let jobs run on their schedules; off by default, tests trigger them with their own clock. */
     schedule?: boolean
+    /** Templates from here instead of the shipped ones. */
+    templatesDir?: string
   } = {},
 ): Promise<TestService> {
   const testDb = options.testDb ?? (await createTestDatabase())
@@ -59,6 +61,7 @@ export async function startTestService(
     listen: options.listen ?? false,
     pollMs: options.pollMs ?? 50,
     schedule: options.schedule ?? false,
+    ...(options.templatesDir ? { templatesDir: options.templatesDir } : {}),
   })
   const send = (request: Request) => service.app.handle(request)
   return {

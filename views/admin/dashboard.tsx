@@ -5,6 +5,7 @@
 // nothing focusable, so a refresh never moves focus.
 
 import { Html } from '@elysiajs/html'
+import { BarChart } from './bar-chart.tsx'
 import { AdminLayout, type AdminShell } from './layout.tsx'
 import { duration, Time, utc } from './ops-format.tsx'
 
@@ -117,16 +118,16 @@ export function DashboardLive({ data }: { data: DashboardData }): JSX.Element {
           id="chart-sent"
           title="Emails sent per hour"
           summary={`${totalSent} sent in the last 24 hours`}
-          hours={data.hours}
-          value={(h) => h.sent}
+          unit="in one hour"
+          bars={data.hours.map((h, i) => ({ value: h.sent, label: i % 6 === 0 || i === data.hours.length - 1 ? h.hour.toISOString().slice(11, 16) : null }))}
           kind="sent"
         />
         <BarChart
           id="chart-failed"
           title="Failed delivery attempts per hour"
           summary={`${totalFailed} failed attempts (retried or dead) in the last 24 hours`}
-          hours={data.hours}
-          value={(h) => h.failed}
+          unit="in one hour"
+          bars={data.hours.map((h, i) => ({ value: h.failed, label: i % 6 === 0 || i === data.hours.length - 1 ? h.hour.toISOString().slice(11, 16) : null }))}
           kind="failed"
         />
         <table class="visually-hidden">
@@ -163,70 +164,5 @@ export function DashboardLive({ data }: { data: DashboardData }): JSX.Element {
         Updated <Time at={data.now} />
       </p>
     </div>
-  )
-}
-
-const W = 720
-const H = 170
-const PAD = { left: 36, right: 8, top: 10, bottom: 24 }
-
-/** 24 bars, one per hour, oldest on the left; an axis with its maximum and the hour every 6 bars. */
-function BarChart(props: {
-  id: string
-  title: string
-  summary: string
-  hours: DashboardData['hours']
-  value: (h: DashboardData['hours'][number]) => number
-  kind: 'sent' | 'failed'
-}): JSX.Element {
-  const values = props.hours.map(props.value)
-  const max = Math.max(1, ...values)
-  const innerW = W - PAD.left - PAD.right
-  const innerH = H - PAD.top - PAD.bottom
-  const slot = innerW / Math.max(1, values.length)
-  const barW = Math.max(2, slot * 0.7)
-  return (
-    <figure class="chart">
-      <svg
-        viewBox={`0 0 ${W} ${H}`}
-        role="img"
-        aria-labelledby={`${props.id}-title ${props.id}-desc`}
-        class={`chart-${props.kind}`}
-        preserveAspectRatio="xMidYMid meet"
-      >
-        <title id={`${props.id}-title`} safe>
-          {props.title}
-        </title>
-        <desc id={`${props.id}-desc`} safe>
-          {`${props.summary}; at most ${max} in one hour.`}
-        </desc>
-        <line class="axis" x1={String(PAD.left)} y1={String(PAD.top + innerH)} x2={String(W - PAD.right)} y2={String(PAD.top + innerH)} />
-        <text class="tick" x={String(PAD.left - 6)} y={String(PAD.top + 8)} text-anchor="end" safe>
-          {String(max)}
-        </text>
-        <text class="tick" x={String(PAD.left - 6)} y={String(PAD.top + innerH)} text-anchor="end">
-          0
-        </text>
-        {values.map((v, i) => {
-          const h = (v / max) * innerH
-          const x = PAD.left + i * slot + (slot - barW) / 2
-          return (
-            <rect class="bar" x={x.toFixed(1)} y={(PAD.top + innerH - h).toFixed(1)} width={barW.toFixed(1)} height={h.toFixed(1)} />
-          )
-        })}
-        {props.hours.map((h, i) =>
-          i % 6 === 0 || i === props.hours.length - 1 ? (
-            <text class="tick" x={(PAD.left + i * slot + slot / 2).toFixed(1)} y={String(H - 6)} text-anchor="middle" safe>
-              {h.hour.toISOString().slice(11, 16)}
-            </text>
-          ) : (
-            ''
-          ),
-        )}
-      </svg>
-      <figcaption>
-        <strong safe>{props.title}</strong> — <span safe>{props.summary}</span>
-      </figcaption>
-    </figure>
   )
 }

@@ -10,6 +10,8 @@ export const ADMIN_NAV = [
   { href: '/admin/messages', label: 'Messages' },
   { href: '/admin/dead-letters', label: 'Dead letters' },
   { href: '/admin/templates', label: 'Templates' },
+  { href: '/admin/experiments', label: 'Experiments' },
+  { href: '/admin/analytics', label: 'Analytics' },
   { href: '/admin/recipients', label: 'Recipients' },
   { href: '/admin/settings', label: 'Settings' },
 ] as const

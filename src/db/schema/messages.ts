@@ -52,6 +52,9 @@ export const messages = pgTable(
     messageIdHeader: text().notNull(),
     /** The provider's id for the accepted message (SES MessageId): what its bounce and delivery reports name. */
     providerMessageId: text(),
+    /** The A/B experiment this message took part in and the variant it got, set when it is rendered for sending. */
+    experiment: text(),
+    variant: text(),
     subject: text(),
     lastError: text(),
     /** Why a row was skipped or cancelled (preference, suppression, rescheduled, recipient erased). */
@@ -73,6 +76,10 @@ export const messages = pgTable(
     index().on(table.subjectRef),
     index().on(table.foldKey),
     index().on(table.providerMessageId),
+    // Results per variant read an experiment's sent messages.
+    index('messages_experiment_idx')
+      .on(table.experiment, table.variant)
+      .where(sql`${table.experiment} is not null`),
     index().on(table.state, table.createdAt),
     // Digest items waiting for their digest, by when it is due.
     index('messages_digest_wait_idx')
