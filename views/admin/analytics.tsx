@@ -81,7 +81,7 @@ export function AnalyticsPage(props: AnalyticsProps): JSX.Element {
           <label for="a-days">Period</label>
           <select id="a-days" name="days">
             {ANALYTICS_DAYS.map((d) => (
-              <option value={String(d)} selected={d === days}>
+              <option value={String(d)} selected={d === days} safe>
                 {`Last ${d} days`}
               </option>
             ))}
@@ -140,13 +140,13 @@ export function AnalyticsPage(props: AnalyticsProps): JSX.Element {
                         {row.day}
                       </th>
                       <td safe>{row.notification}</td>
-                      <td class="num">{String(row.sent)}</td>
-                      <td class="num">{String(r.delivered)}</td>
-                      <td class="num">{percent(r.bounceRate)}</td>
-                      <td class="num">{percent(r.openRate)}</td>
-                      <td class="num">{percent(r.clickRate)}</td>
-                      <td class="num">{percent(r.unsubscribeRate)}</td>
-                      <td class="num">{percent(r.complaintRate)}</td>
+                      <td class="num" safe>{String(row.sent)}</td>
+                      <td class="num" safe>{String(r.delivered)}</td>
+                      <td class="num" safe>{percent(r.bounceRate)}</td>
+                      <td class="num" safe>{percent(r.openRate)}</td>
+                      <td class="num" safe>{percent(r.clickRate)}</td>
+                      <td class="num" safe>{percent(r.unsubscribeRate)}</td>
+                      <td class="num" safe>{percent(r.complaintRate)}</td>
                     </tr>
                   )
                 })}

@@ -55,7 +55,7 @@ export function ExperimentListPage({ rows, ...shell }: ExperimentListProps): JSX
                   <td safe>{r.notification}</td>
                   <td safe>{r.variants}</td>
                   <td safe>{r.metric}</td>
-                  <td>{String(r.sent)}</td>
+                  <td safe>{String(r.sent)}</td>
                   <td safe>{r.status}</td>
                 </tr>
               ))}
@@ -119,9 +119,9 @@ export function ExperimentPage({ csrfToken, results, status, ...shell }: Experim
                 <th scope="row" safe>
                   {v.variant}
                 </th>
-                <td>{String(v.weight)}</td>
-                <td>{String(v.sent)}</td>
-                <td>{String(v.delivered)}</td>
+                <td safe>{String(v.weight)}</td>
+                <td safe>{String(v.sent)}</td>
+                <td safe>{String(v.delivered)}</td>
                 <td safe>{`${v.humanOpens} (${percent(v.delivered ? v.humanOpens / v.delivered : 0)})${v.machineOpens ? `, ${v.machineOpens} by machines only` : ''}`}</td>
                 <td safe>{`${v.clicks} (${percent(v.delivered ? v.clicks / v.delivered : 0)})`}</td>
                 <td safe>{`${v.unsubscribes} (${percent(v.sent ? v.unsubscribes / v.sent : 0)})`}</td>
@@ -133,13 +133,13 @@ export function ExperimentPage({ csrfToken, results, status, ...shell }: Experim
           </tbody>
         </table>
       </div>
-      <p class="hint">
-        How this is computed: each variant's rate is {metric} per delivered email (opens by mail proxies and scanners are
-        not counted). The 95% interval is the Wilson score interval. The chance of being best comes from a Beta-Binomial
-        model — a uniform prior, so each rate's posterior is Beta(1 + successes, 1 + failures) — estimated from 20,000
-        joint draws. A variant wins when that chance reaches {percent(results.threshold)} with at least{' '}
-        {String(results.minTrials)} delivered emails in every variant. Unsubscribes count recipients who unsubscribed
-        within 7 days of the email.
+      <p class="hint" safe>
+        {`How this is computed: each variant's rate is ${metric} per delivered email (opens by mail proxies and scanners ` +
+          `are not counted). The 95% interval is the Wilson score interval. The chance of being best comes from a ` +
+          `Beta-Binomial model — a uniform prior, so each rate's posterior is Beta(1 + successes, 1 + failures) — ` +
+          `estimated from 20,000 joint draws. A variant wins when that chance reaches ${percent(results.threshold)} with ` +
+          `at least ${results.minTrials} delivered emails in every variant. Unsubscribes count recipients who ` +
+          `unsubscribed within 7 days of the email.`}
       </p>
       {decision ? (
         ''
@@ -151,8 +151,8 @@ export function ExperimentPage({ csrfToken, results, status, ...shell }: Experim
               {`Promote variant ${v.variant}`}
             </button>
           ))}{' '}
-          <button type="submit" name="stop" value="yes">
-            Stop (everyone gets variant {variants[0]?.variant ?? 'a'})
+          <button type="submit" name="stop" value="yes" safe>
+            {`Stop (everyone gets variant ${variants[0]?.variant ?? 'a'})`}
           </button>
         </form>
       )}
