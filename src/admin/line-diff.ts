@@ -58,6 +58,6 @@ export function lineDiff(before: string, after: string, context = 2): DiffLine[]
 }
 
 /** One text per version for diffing: every part the editor shows, labelled. */
-export function versionText(source: { subject: string; preheader: string | null; mjml: string; text: string }): string {
-  return [`Subject: ${source.subject}`, `Preheader: ${source.preheader ?? ''}`, '--- MJML ---', source.mjml.replace(/\n+$/, ''), '--- text ---', source.text.replace(/\n+$/, '')].join('\n')
+export function versionText(source: { subject: string; preheader: string | null; experiment: string | null; mjml: string; text: string }): string {
+  return [`Subject: ${source.subject}`, `Preheader: ${source.preheader ?? ''}`, ...(source.experiment ? ['--- A/B test ---', source.experiment] : []), '--- MJML ---', source.mjml.replace(/\n+$/, ''), '--- text ---', source.text.replace(/\n+$/, '')].join('\n')
 }

@@ -83,6 +83,7 @@ const editorBody = t.Object(
     _csrf: t.Optional(t.String()),
     subject: t.String({ maxLength: 500 }),
     preheader: t.Optional(t.String({ maxLength: 500 })),
+    experiment: t.Optional(t.String({ maxLength: 5000 })),
     mjml: t.String({ maxLength: 200_000 }),
     text: t.String({ maxLength: 100_000 }),
     note: t.Optional(t.String({ maxLength: 500 })),
@@ -109,13 +110,15 @@ function problemsOf(error: TemplateError, notification: string, locale: string):
 function sourceOf(body: EditorBody): TemplateSource {
   const lf = (value: string) => value.replace(/\r\n?/g, '\n')
   const preheader = (body.preheader ?? '').trim()
-  return { subject: body.subject.trim(), preheader: preheader || null, mjml: lf(body.mjml), text: lf(body.text) }
+  const experiment = lf(body.experiment ?? '').trim()
+  return { subject: body.subject.trim(), preheader: preheader || null, experiment: experiment || null, mjml: lf(body.mjml), text: lf(body.text) }
 }
 
 function formOf(source: TemplateSource, extra: { note?: string | undefined; testTo?: string | undefined } = {}): EditorForm {
   return {
     subject: source.subject,
     preheader: source.preheader ?? '',
+    experiment: source.experiment ?? '',
     mjml: source.mjml,
     text: source.text,
     note: extra.note ?? '',
@@ -123,7 +126,13 @@ function formOf(source: TemplateSource, extra: { note?: string | undefined; test
   }
 }
 
-const sourceOfRow = (row: VersionRow): TemplateSource => ({ subject: row.subject, preheader: row.preheader, mjml: row.mjml, text: row.text })
+const sourceOfRow = (row: VersionRow): TemplateSource => ({
+  subject: row.subject,
+  preheader: row.preheader,
+  experiment: row.experiment,
+  mjml: row.mjml,
+  text: row.text,
+})
 
 export function templateRoutes(deps: AdminDeps) {
   const { templates, database, db, config } = deps
@@ -210,6 +219,7 @@ export function templateRoutes(deps: AdminDeps) {
     const preview = await previewOf(session, notification, locale, {
       subject: form.subject,
       preheader: form.preheader || null,
+      experiment: form.experiment || null,
       mjml: form.mjml,
       text: form.text,
     })

@@ -19,6 +19,7 @@ function toStored(row: TemplateVersion): StoredVersion {
     revertedToDefault: row.revertedToDefault,
     subject: row.subject,
     preheader: row.preheader,
+    experiment: row.experiment,
     mjml: row.mjml,
     text: row.text,
   }

@@ -24,6 +24,9 @@ export type Category = (typeof CATEGORIES)[number]
 /** Front matter keys a template may set; anything else is a typo we would rather hear about. */
 const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader', 'variants', 'experiment', 'metric', 'auto_promote'] as const
 
+/** The front matter keys of an A/B test, which an admin edits as lines of their own. */
+const EXPERIMENT_KEYS: readonly string[] = ['variants', 'experiment', 'metric', 'auto_promote']
+
 /** `subject.b`: the subject of variant `b` of the template's experiment (`subject` is the first variant's). */
 const VARIANT_SUBJECT = /^subject\.([a-z][a-z0-9_-]{0,19})$/
 
@@ -74,6 +77,37 @@ function unquote(value: string): string {
 }
 
 /**
+ * `key: value` lines (blank lines and `#` comments skipped), keys among
+ * `allowed` or `subject.<variant>`, each at most once. `firstLine` numbers
+ * the lines in errors.
+ */
+function frontMatterLines(name: string, text: string, firstLine: number, allowed: readonly string[]): Record<string, string> {
+  const found: Record<string, string> = {}
+  text.split('\n').forEach((line, index) => {
+    if (/^\s*(#.*)?$/.test(line)) return
+    const pair = /^([A-Za-z_][\w.-]*)\s*:\s*(.*?)\s*$/.exec(line)
+    if (!pair) throw new TemplateError(name, `front matter line ${index + firstLine} is not "key: value": ${line}`)
+    const key = pair[1]!
+    if (!allowed.includes(key) && !VARIANT_SUBJECT.test(key)) {
+      throw new TemplateError(name, `unknown front matter key "${key}" (known: ${allowed.join(', ')}, subject.<variant>)`)
+    }
+    if (key in found) throw new TemplateError(name, `front matter key "${key}" is set twice`)
+    found[key] = unquote(pair[2]!)
+  })
+  return found
+}
+
+/** An admin's A/B test lines as front matter; only the experiment's own keys may appear. */
+function experimentLines(name: string, text: string | null): Record<string, string> {
+  if (!text?.trim()) return {}
+  try {
+    return frontMatterLines(name, text.replace(/\r\n?/g, '\n'), 1, EXPERIMENT_KEYS)
+  } catch (error) {
+    throw new TemplateError(name, `A/B test: ${(error as TemplateError).message.slice(name.length + 2).replace('front matter ', '')}`)
+  }
+}
+
+/**
  * Front matter between `---` lines, then MJML, then `--- text ---` and the
  * plain-text part. Front matter is plain `key: value` lines (values may be
  * quoted), not YAML: subjects are one line, and a YAML library would be a
@@ -87,17 +121,7 @@ function parseTemplateFile(name: string, path: string, source: string, withFront
   if (withFrontMatter) {
     const match = /^---\n([\s\S]*?)\n---\n/.exec(content)
     if (!match) throw new TemplateError(name, 'must start with front matter between two "---" lines')
-    match[1]!.split('\n').forEach((line, index) => {
-      if (/^\s*(#.*)?$/.test(line)) return
-      const pair = /^([A-Za-z_][\w.-]*)\s*:\s*(.*?)\s*$/.exec(line)
-      if (!pair) throw new TemplateError(name, `front matter line ${index + 2} is not "key: value": ${line}`)
-      const key = pair[1]!
-      if (!(FRONT_MATTER_KEYS as readonly string[]).includes(key) && !VARIANT_SUBJECT.test(key)) {
-        throw new TemplateError(name, `unknown front matter key "${key}" (known: ${FRONT_MATTER_KEYS.join(', ')}, subject.<variant>)`)
-      }
-      if (key in frontMatter) throw new TemplateError(name, `front matter key "${key}" is set twice`)
-      frontMatter[key] = unquote(pair[2]!)
-    })
+    Object.assign(frontMatter, frontMatterLines(name, match[1]!, 2, FRONT_MATTER_KEYS))
     rest = content.slice(match[0].length)
     offset += lineCount(match[0])
   }
@@ -299,6 +323,11 @@ function pick<T>(byLocale: ReadonlyMap<string, T>, requested: string | null | un
 export interface TemplateSource {
   subject: string
   preheader: string | null
+  /**
+   * The A/B test, as the front matter lines that declare it in a file
+   * (`variants: a:50, b:50`, `subject.b: "…"`, `metric: clicks`, …); null for none.
+   */
+  experiment: string | null
   /** The MJML of the email's card, as in a file between the front matter and `--- text ---`. */
   mjml: string
   /** The plain-text part, as after `--- text ---`. */
@@ -434,7 +463,17 @@ export class TemplateStore {
     const files = this.compiler.sources.get(notification)
     if (!files) throw new Error(`unknown notification "${notification}"`)
     const file = pick(files, locale, this.fallbackLocale)!
-    return { subject: file.frontMatter.subject ?? '', preheader: file.frontMatter.preheader ?? null, mjml: file.mjml, text: file.text }
+    const experiment = Object.entries(file.frontMatter)
+      .filter(([key]) => EXPERIMENT_KEYS.includes(key) || VARIANT_SUBJECT.test(key))
+      .map(([key, value]) => `${key}: ${/^subject\./.test(key) ? JSON.stringify(value) : value}`)
+      .join('\n')
+    return {
+      subject: file.frontMatter.subject ?? '',
+      preheader: file.frontMatter.preheader ?? null,
+      experiment: experiment || null,
+      mjml: file.mjml,
+      text: file.text,
+    }
   }
 
   /**
@@ -451,7 +490,12 @@ export class TemplateStore {
     const file: SourceFile = {
       name,
       path: resolve(this.compiler.layouts.get(this.fallbackLocale)!.path, '..', '..', notification, `${locale}.mjml`),
-      frontMatter: { subject: source.subject, category, ...(source.preheader ? { preheader: source.preheader } : {}) },
+      frontMatter: {
+        subject: source.subject,
+        category,
+        ...(source.preheader ? { preheader: source.preheader } : {}),
+        ...experimentLines(name, source.experiment),
+      },
       mjml: source.mjml.replace(/\r\n?/g, '\n'),
       mjmlLine: 1,
       text: source.text.replace(/\r\n?/g, '\n'),

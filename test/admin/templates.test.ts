@@ -43,7 +43,7 @@ const post = (path: string, fields: Record<string, string>, headers: Record<stri
   )
 
 /** The file default of a template as the editor's fields, with some fields changed. */
-function fields(notification: string, changes: Partial<Record<'subject' | 'preheader' | 'mjml' | 'text' | 'note' | 'test_to', string>> = {}) {
+function fields(notification: string, changes: Partial<Record<'subject' | 'preheader' | 'experiment' | 'mjml' | 'text' | 'note' | 'test_to', string>> = {}) {
   const source = t.service.templates.fileSource(notification, 'en')
   return { _csrf: csrf, subject: source.subject, preheader: source.preheader ?? '', mjml: source.mjml, text: source.text, ...changes }
 }
@@ -298,5 +298,45 @@ describe('test send', () => {
     expect(await response.text()).toContain('Enter the address to send the test to')
     await Bun.sleep(100)
     expect(sink.messages).toHaveLength(0)
+  })
+})
+
+describe('A/B subject variants in the editor', () => {
+  test('an A/B test saved with the template splits the next learners between the subjects and appears under Experiments', async () => {
+    const experiment = 'variants: a:50, b:50\nsubject.b: "You did it: {{course.title}} is complete"\nexperiment: completed-subject'
+    const saved = await post('/admin/templates/course_completed/en', fields('course_completed', { experiment }))
+    expect(saved.status).toBe(303)
+    const editor = await (await get('/admin/templates/course_completed/en')).text()
+    expect(editor).toContain('subject.b: &quot;You did it: {{course.title}} is complete&quot;')
+    expect(t.service.templates.experiments().map((e) => e.id)).toContain('completed-subject')
+
+    // Learners split by hash: across 40 of them both subjects are sent.
+    sink.reset()
+    for (let i = 0; i < 40; i++) {
+      await t.post('course.completed', {
+        user: { id: `u-ab-${i}`, email: `ab${i}@learner.test` },
+        course: { id: 'c-1', title: 'Statistics' },
+        completion: { completed_at: '2026-12-01T10:00:00Z' },
+      })
+    }
+    const subjects = new Set((await sink.waitFor(40, 15_000)).map((m) => m.parsed.subject))
+    expect(subjects).toEqual(new Set(['Congratulations! You completed Statistics', 'You did it: Statistics is complete']))
+    const list = await (await get('/admin/experiments')).text()
+    expect(list).toContain('completed-subject')
+  })
+
+  test('A/B lines that are not an A/B test are refused inline, with the reason, and nothing is saved', async () => {
+    const before = await versionsOf('course_completed')
+    for (const [experiment, reason] of [
+      ['variants: a:100', 'variants must list two or more'],
+      ['variants: a:50, b:50\nsubject.c: "Nope"', 'subject.c names a variant not in'],
+      ['category: admin', 'A/B test: unknown key &quot;category&quot;'],
+      ['variants a:50', 'A/B test: line 1 is not'],
+    ]) {
+      const response = await post('/admin/templates/course_completed/en', fields('course_completed', { experiment: experiment! }))
+      expect(response.status).toBe(422)
+      expect(await response.text()).toContain(reason!)
+    }
+    expect(await versionsOf('course_completed')).toBe(before)
   })
 })

@@ -192,10 +192,13 @@ function DiffView({ lines }: { lines: DiffLine[] }): JSX.Element {
 
 /** Typed `string`, not the literal: it holds markup, and `safe` must escape it. */
 const PARTIAL_EXAMPLE: string = '<partial name="button" href="…">Label</partial>'
+const VARIANT_EXAMPLE: string = '{{#variant "b"}}…{{else}}…{{/variant}}'
 
 export interface EditorForm {
   subject: string
   preheader: string
+  /** The A/B test's front matter lines; empty for none. */
+  experiment: string
   mjml: string
   text: string
   note: string
@@ -262,6 +265,16 @@ export function TemplateEditorPage(props: EditorProps): JSX.Element {
           <input id="preheader" name="preheader" type="text" maxlength="500" value={form.preheader} aria-describedby="preheader-hint" />
           <p id="preheader-hint" class="tpl-hint">
             The preview line inbox lists show after the subject. Optional.
+          </p>
+          <label for="experiment">A/B test</label>
+          <textarea id="experiment" name="experiment" rows="4" spellcheck="false" aria-describedby="experiment-hint" safe>
+            {'\n' + form.experiment}
+          </textarea>
+          <p id="experiment-hint" class="tpl-hint">
+            Optional. One setting a line: <code>variants: a:50, b:50</code>, then <code>subject.b: Another subject</code>{' '}
+            for each variant after the first (which uses the subject above), and if you like{' '}
+            <code>metric: clicks</code> (opens by default) and <code>auto_promote: true</code>. Vary the body with{' '}
+            <code safe>{VARIANT_EXAMPLE}</code>. Results are under <a href="/admin/experiments">Experiments</a>.
           </p>
           <label for="mjml">MJML body</label>
           <textarea id="mjml" name="mjml" rows="18" spellcheck="false" aria-describedby="mjml-hint" safe>

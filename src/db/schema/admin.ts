@@ -68,6 +68,8 @@ export const templateVersions = pgTable(
     version: integer().notNull(),
     subject: text().notNull(),
     preheader: text(),
+    /** The A/B test's front matter lines (`variants: a:50, b:50`, `subject.b: …`); null for none. */
+    experiment: text(),
     mjml: text().notNull(),
     text: text().notNull(),
     revertedToDefault: boolean().notNull().default(false),
