@@ -23,7 +23,7 @@ export type LayoutProps = PropsWithChildren<PageShell & { title: string }>
 
 export function Layout({ t, siteName, assets, title, children }: LayoutProps): JSX.Element {
   return (
-    <html lang={t.lang}>
+    <html lang={t.lang} dir={t.dir}>
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />

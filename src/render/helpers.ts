@@ -25,6 +25,13 @@ export interface MessageFormat {
   now: Date
 }
 
+/** Languages written right to left: their emails and pages get `dir="rtl"`. */
+const RTL = new Set(['ar', 'fa', 'he', 'ur'])
+
+export function directionOf(locale: string): 'rtl' | 'ltr' {
+  return RTL.has(locale.split('-')[0]!.toLowerCase()) ? 'rtl' : 'ltr'
+}
+
 export function canonicalLocale(tag: string | null | undefined): string | undefined {
   if (!tag) return undefined
   try {

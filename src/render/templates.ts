@@ -13,7 +13,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import mjml2html from 'mjml'
 import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
-import { canonicalLocale, createHandlebars, type HandlebarsInstance } from './helpers.ts'
+import { canonicalLocale, createHandlebars, directionOf, type HandlebarsInstance } from './helpers.ts'
 import { parseVariants } from '../experiments/assign.ts'
 import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
 
@@ -194,7 +194,7 @@ function compose(layout: SourceFile, template: SourceFile, lang: string, partial
   const at = layoutMjml.search(/\[\[\s*body\s*\]\]/)
   if (at === -1) throw new TemplateError(layout.name, 'has no [[body]] for the template to go in')
   const before = layoutMjml.slice(0, at)
-  const mjml = fill(layout.name, layoutMjml, { body, lang, dir: 'auto' })
+  const mjml = fill(layout.name, layoutMjml, { body, lang, dir: directionOf(lang) })
   const bodyStart = lineCount(before) + 1
   const bodyLines = lineCount(body)
   return {

@@ -240,7 +240,7 @@ describe('the preference page', () => {
     expectPageHeaders(response)
     const html = await response.text()
     // fr-CA has no catalogue yet: English, and the page says so.
-    expect(html).toContain('<html lang="en">')
+    expect(html).toContain('<html lang="en" dir="ltr">')
     for (const legend of ['Account', 'Enrollments', 'Progress', 'Reminders', 'Discussions', 'Announcements']) {
       expect(html).toContain(`<legend>${legend}</legend>`)
     }
@@ -262,7 +262,7 @@ describe('the preference page', () => {
       expect(html).toContain('R&amp;D &lt;img src=x onerror=alert(1)&gt;')
     }
     expect(pages[0]).toContain('&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt; Ada')
-    expect(pages[0]).toContain('<html lang="en-GB">')
+    expect(pages[0]).toContain('<html lang="en-GB" dir="ltr">')
     // The only scripts are our own file.
     expect(pages[0]!.match(/<script/g)).toHaveLength(1)
   })
