@@ -24,6 +24,8 @@ export interface RenderedEmail {
   text: string
   /** Set when the template runs an A/B experiment: recorded on the message. */
   experiment?: { id: string; variant: string }
+  /** The language of the template used: the Content-Language header. */
+  locale?: string
 }
 
 /** What delivery needs from the render module. */
@@ -145,7 +147,11 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     html: rendered.html,
     text: rendered.text,
     // Our own id, for matching what providers report back (SES replaces the Message-ID).
-    headers: { ...deps.headersFor?.(message), 'X-Belfry-Message': message.id },
+    headers: {
+      ...deps.headersFor?.(message),
+      ...(rendered.locale ? { 'Content-Language': rendered.locale } : {}),
+      'X-Belfry-Message': message.id,
+    },
   }
 
   const sendStart = performance.now()

@@ -159,7 +159,7 @@ export function formatDateTime(value: unknown, f: MessageFormat): string {
   if (!date) return String(value)
   const year = dateFormat('year', f)
   const day = dateFormat(year.format(date) === year.format(f.now) ? 'day' : 'dayInYear', f).format(date)
-  return `${day}, ${dateFormat('time', f).format(date)} (${f.timeZone})`
+  return `${day}${directionOf(f.locale) === 'rtl' ? '، ' : ', '}${dateFormat('time', f).format(date)} (${f.timeZone})`
 }
 
 /**

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const users = {
     ada: { id: 'u-ada', email: 'ada@learner.test', name: hostileName, locale: 'en-GB' },
     bo: { id: 'u-bo', email: 'bo@learner.test', name: 'Bo' },
-    cy: { id: 'u-cy', email: 'cy@learner.test', name: 'Cy', locale: 'fr-CA' },
+    cy: { id: 'u-cy', email: 'cy@learner.test', name: 'Cy', locale: 'pt-BR' },
   }
   for (const [key, user] of Object.entries(users)) {
     for (const course of [hostileCourse, plainCourse]) {
@@ -239,7 +239,7 @@ describe('the preference page', () => {
     expect(response.status).toBe(200)
     expectPageHeaders(response)
     const html = await response.text()
-    // fr-CA has no catalogue yet: English, and the page says so.
+    // pt-BR has no catalogue: English, and the page says so.
     expect(html).toContain('<html lang="en" dir="ltr">')
     for (const legend of ['Account', 'Enrollments', 'Progress', 'Reminders', 'Discussions', 'Announcements']) {
       expect(html).toContain(`<legend>${legend}</legend>`)

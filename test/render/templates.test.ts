@@ -81,12 +81,15 @@ describe('locale fallback fr-CA → fr → en', () => {
     expect(email.text).toContain('Sent by Northwind Academy')
   })
 
-  test('the real templates have only English, so fr-CA falls through to en', async () => {
+  test('the real templates: fr-CA falls through to fr; a language without files (Japanese), and admin mail, to en', async () => {
     const store = await TemplateStore.load(TEMPLATES)
-    const email = store.render('welcome', { locale: 'fr-CA', variables: samples.welcome!, context, now: NOW })
-    expect(email.locale).toBe('en')
-    expect(email.html).toContain('<html lang="en"')
-    expect(email.subject).toBe('Welcome to Northwind Academy')
+    const french = store.render('welcome', { locale: 'fr-CA', variables: samples.welcome!, context, now: NOW })
+    expect(french.locale).toBe('fr')
+    expect(french.html).toContain('<html lang="fr" dir="ltr"')
+    const japanese = store.render('welcome', { locale: 'ja', variables: samples.welcome!, context, now: NOW })
+    expect([japanese.locale, japanese.subject]).toEqual(['en', 'Welcome to Northwind Academy'])
+    const admin = store.render('admin_user_registered', { locale: 'de', variables: samples.admin_user_registered!, context, now: NOW })
+    expect(admin.locale).toBe('en')
   })
 })
 
@@ -184,8 +187,11 @@ describe('MJML runs at load, not per message', () => {
       return mjml2html(mjml, options)
     }
     const store = await TemplateStore.load(TEMPLATES, { compileMjml: counting })
-    expect(compiled.length).toBe(12)
-    expect(new Set(compiled).size).toBe(12)
+    // One compile per template file: every notification in English, the learner ones in four more languages.
+    const files = store.notifications().reduce((sum, n) => sum + store.locales().filter((l) => store.hasFile(n, l)).length, 0)
+    expect(files).toBeGreaterThan(40)
+    expect(compiled.length).toBe(files)
+    expect(new Set(compiled).size).toBe(files)
 
     const names = store.notifications()
     for (let i = 0; i < 1000; i++) {
@@ -193,6 +199,6 @@ describe('MJML runs at load, not per message', () => {
       const email = store.render(name, { locale: i % 2 ? 'en-GB' : 'fr-CA', timeZone: 'Europe/Paris', variables: samples[name]!, context, now: NOW })
       expect(email.html.length).toBeGreaterThan(1000)
     }
-    expect(compiled.length).toBe(12)
+    expect(compiled.length).toBe(files)
   })
 })

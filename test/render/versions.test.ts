@@ -49,8 +49,9 @@ describe('TemplateStore with stored versions', () => {
     expect(edited.html).toContain('lang="en"')
     expect(edited.html).toContain('Manage your email preferences')
     expect(edited.text).toContain('Northwind Academy, 1 Harbour Street')
-    // A French reader falls back to the edited English version (there is no fr file).
-    expect(render(store, 'fr-CA').subject).toBe('Hello Ada Lovelace')
+    // A Japanese reader falls back to the edited English version (there is no ja file); a French one has French.
+    expect(render(store, 'ja').subject).toBe('Hello Ada Lovelace')
+    expect(render(store, 'fr-CA').subject).not.toBe('Hello Ada Lovelace')
     expect(store.activeVersion('welcome', 'en')).toEqual({ id: version(store, 1).id, version: 1, edited: true })
 
     await store.applyVersions([version(store, 2, { revertedToDefault: true })], () => {})
