@@ -1,8 +1,9 @@
 // Every notification in every locale, rendered with its sample event, must
 // be a good email: strict MJML (checked at load), nothing left unresolved,
-// under Gmail's 102 KB clipping size, every link absolute, lang and dir on
-// the document, a title, alt text on every image, and a plain-text part
-// that reads on its own (no markup, links written out).
+// under Gmail's 102 KB clipping size, every link absolute and saying where
+// it goes, lang and dir on the document, a title, headings in order, alt
+// text on every image, and a plain-text part that reads on its own (no
+// markup, links written out).
 
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { TemplateStore } from '../../src/render/templates.ts'
@@ -53,6 +54,17 @@ describe('every notification × locale', () => {
       for (const img of html.match(/<img\b[^>]*>/g) ?? []) if (!/\salt="[^"]*"/.test(img)) problems.push(`${where}: image without alt: ${img}`)
       for (const [, href] of html.matchAll(/\shref="([^"]*)"/g)) {
         if (!/^(https?:|mailto:)/.test(href!)) problems.push(`${where}: link not absolute: ${href}`)
+      }
+      // Headings start at h1 and never skip a level, so a screen reader's outline makes sense.
+      const levels = [...html.matchAll(/<h([1-6])\b/g)].map((m) => Number(m[1]))
+      if (levels[0] !== undefined && levels[0] !== 1) problems.push(`${where}: the first heading is h${levels[0]}`)
+      levels.forEach((level, i) => {
+        if (i > 0 && level > levels[i - 1]! + 1) problems.push(`${where}: h${levels[i - 1]} is followed by h${level}`)
+      })
+      // A link says where it goes: never "click here" or a bare "here", in any of our languages.
+      for (const [, label] of html.matchAll(/<a\b[^>]*>([\s\S]*?)<\/a>/g)) {
+        const text = label!.replace(/<[^>]+>/g, '').trim().toLowerCase()
+        if (/^(click here|here|cliquez ici|ici|haz clic aquí|aquí|hier klicken|hier|اضغط هنا|هنا)$/.test(text)) problems.push(`${where}: a link that only says "${text}"`)
       }
       if (/<\/?[a-z][^>]*>/i.test(email.text)) problems.push(`${where}: markup in the text part`)
       if (email.text.trim().length < 40) problems.push(`${where}: text part too short to read on its own`)
