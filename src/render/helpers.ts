@@ -202,6 +202,24 @@ function formatNumber(value: unknown, f: MessageFormat): string {
   return Number.isFinite(n) ? cached(`number|${f.locale}`, () => new Intl.NumberFormat(f.locale)).format(n) : String(value)
 }
 
+/**
+ * What an LMS calls a piece of work, in our languages. LMSs send these as
+ * English identifiers; a kind not listed here is shown as sent.
+ */
+const KINDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  en: { assignment: 'assignment', quiz: 'quiz', exam: 'exam', project: 'project', discussion: 'discussion', survey: 'survey', essay: 'essay', lab: 'lab' },
+  fr: { assignment: 'devoir', quiz: 'quiz', exam: 'examen', project: 'projet', discussion: 'discussion', survey: 'questionnaire', essay: 'dissertation', lab: 'TP' },
+  es: { assignment: 'tarea', quiz: 'cuestionario', exam: 'examen', project: 'proyecto', discussion: 'debate', survey: 'encuesta', essay: 'ensayo', lab: 'práctica' },
+  de: { assignment: 'Aufgabe', quiz: 'Quiz', exam: 'Prüfung', project: 'Projekt', discussion: 'Diskussion', survey: 'Umfrage', essay: 'Aufsatz', lab: 'Praktikum' },
+  ar: { assignment: 'واجب', quiz: 'اختبار قصير', exam: 'امتحان', project: 'مشروع', discussion: 'نقاش', survey: 'استبيان', essay: 'مقال', lab: 'تجربة عملية' },
+}
+
+export function kindLabel(value: unknown, f: MessageFormat): string {
+  if (blank(value)) return ''
+  const kind = String(value)
+  return KINDS[language(f.locale)]?.[kind.toLowerCase()] ?? kind
+}
+
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' })
 
 /** Shortens to `max` characters as a reader counts them (no emoji or accent cut in half), ending in "…". */
@@ -223,6 +241,7 @@ export function truncate(value: unknown, max: number): string {
  * - `{{or a b "fallback"}}`: the first value that is present; for attributes, where `{{#if}}` cannot go.
  * - `{{truncate text 80}}`.
  * - `{{#variant "b"}}…{{else}}…{{/variant}}`: content for one variant of the template's A/B experiment.
+ * - `{{kind item.kind}}`: the LMS's word for a piece of work (`assignment`, `quiz`, …) in the reader's language.
  */
 export function createHandlebars(): HandlebarsInstance {
   const hb = Handlebars.create()
@@ -263,6 +282,10 @@ export function createHandlebars(): HandlebarsInstance {
     const { values } = split(args)
     const max = Number(values[1])
     return truncate(values[0], Number.isFinite(max) && max > 0 ? max : 100)
+  })
+  hb.registerHelper('kind', (...args: unknown[]) => {
+    const { values, options } = split(args)
+    return kindLabel(values[0], formatOf(options))
   })
   hb.registerHelper('variant', function (this: unknown, ...args: unknown[]) {
     const { values, options } = split(args)

@@ -38,6 +38,8 @@ describe('in the reader\'s language', () => {
     expect(mail!.parsed.headers.get('content-language')).toBe('fr')
     expect(String(mail!.parsed.html)).toContain('<html lang="fr" dir="ltr"')
     expect(mail!.parsed.text).toContain('vendredi 15 mars 2030, 12 h 00 (America/Montreal)')
+    // The LMS says "assignment"; a French reader reads "devoir".
+    expect(mail!.parsed.text).toContain('(devoir)')
     expect(mail!.parsed.subject).toContain('Devoir 3')
     expect(mail!.parsed.subject).not.toMatch(/\bDue\b/)
   })

@@ -9,6 +9,7 @@ import {
   createHandlebars,
   formatDate,
   formatDateTime,
+  kindLabel,
   formatMoney,
   formatRelative,
   messageFormat,
@@ -110,5 +111,16 @@ describe('the Handlebars instance', () => {
       expect(name in hb.helpers).toBe(true)
       expect(name in Handlebars.helpers).toBe(false)
     }
+  })
+})
+
+describe('kind', () => {
+  test("an LMS's word for a piece of work, in the reader's language; one we do not know, as sent", () => {
+    expect(kindLabel('assignment', at('fr-CA', null, 'fr'))).toBe('devoir')
+    expect(kindLabel('Quiz', at('de', null, 'de'))).toBe('Quiz')
+    expect(kindLabel('exam', at('ar', null, 'ar'))).toBe('امتحان')
+    expect(kindLabel('assignment', at('en-GB', null))).toBe('assignment')
+    expect(kindLabel('capstone', at('fr', null, 'fr'))).toBe('capstone')
+    expect(kindLabel(undefined, at('fr', null, 'fr'))).toBe('')
   })
 })
