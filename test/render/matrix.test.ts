@@ -51,6 +51,8 @@ describe('every notification × locale', () => {
       if (Buffer.byteLength(html) >= 102 * 1024) problems.push(`${where}: HTML is ${Buffer.byteLength(html)} bytes (Gmail clips at 102 KB)`)
       if (!html.includes(`<html lang="${lang}" dir="${directionOf(lang)}"`)) problems.push(`${where}: no lang="${lang}" dir="${directionOf(lang)}" on <html>`)
       if (!/<title>[^<]+<\/title>/.test(html)) problems.push(`${where}: empty <title>`)
+      // The preheader: the line an inbox shows after the subject (MJML's hidden preview block).
+      if (!/<div style="display:none;font-size:1px;[^"]*">[^<\s][^<]*<\/div>/.test(html)) problems.push(`${where}: no preheader`)
       for (const img of html.match(/<img\b[^>]*>/g) ?? []) if (!/\salt="[^"]*"/.test(img)) problems.push(`${where}: image without alt: ${img}`)
       for (const [, href] of html.matchAll(/\shref="([^"]*)"/g)) {
         if (!/^(https?:|mailto:)/.test(href!)) problems.push(`${where}: link not absolute: ${href}`)
