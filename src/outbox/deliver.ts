@@ -146,10 +146,10 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     subject: rendered.subject,
     html: rendered.html,
     text: rendered.text,
-    // Our own id, for matching what providers report back (SES replaces the Message-ID).
     headers: {
       ...deps.headersFor?.(message),
       ...(rendered.locale ? { 'Content-Language': rendered.locale } : {}),
+      // Our own id, for matching what providers report back (SES replaces the Message-ID).
       'X-Belfry-Message': message.id,
     },
   }
