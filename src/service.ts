@@ -193,6 +193,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       webhookSecrets: () => secrets.webhook.accepted(),
       snsTopicArns: config.snsTopicArns,
       snsCertHosts: config.snsCertHosts,
+      retentionDays: config.retentionDays,
       log: log.child({ component: 'providers' }),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },

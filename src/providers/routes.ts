@@ -30,6 +30,12 @@ export interface ProviderRoutesDeps {
   snsTopicArns: readonly string[]
   /** SNS_CERT_HOSTS; null: AWS's own SNS host for the topic's region. */
   snsCertHosts: readonly string[] | null
+  /**
+   * RETENTION_DAYS: how long a processed MessageId is remembered. A message
+   * signed longer ago than that is refused, so a captured genuine bounce
+   * cannot be replayed once its record is gone.
+   */
+  retentionDays: number
   log: Logger
   /** Where certificates and SubscribeURLs are fetched from; the global fetch by default. */
   fetch?: typeof fetch
@@ -87,6 +93,10 @@ export function providerRoutes(deps: ProviderRoutesDeps) {
     }
     const verdict = verifySnsSignature(message, certificate, now())
     if (!verdict.ok) forbidden(verdict.reason)
+    const sentAt = Date.parse(message.Timestamp)
+    if (!Number.isFinite(sentAt) || now().getTime() - sentAt > deps.retentionDays * 86_400_000) {
+      forbidden(`the message was signed at ${message.Timestamp}, longer ago than RETENTION_DAYS (${deps.retentionDays}): a replay`)
+    }
   }
 
   async function snsNotification(message: SnsMessage, webhookId: string, sha: string) {

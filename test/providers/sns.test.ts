@@ -199,6 +199,16 @@ describe('authentication', () => {
     expect(await storedSnsEvents()).toBe(before)
   })
 
+  test('a genuine bounce signed longer ago than RETENTION_DAYS is a replay: 403, nothing stored', async () => {
+    const before = await storedSnsEvents()
+    const old = new Date(Date.now() - 91 * 86_400_000).toISOString()
+    const response = await t.send(notification(sns, sesBounce('replayed@learner.test'), { timestamp: old }))
+    expect(response.status).toBe(403)
+    expect(((await response.json()) as { message: string }).message).toContain('longer ago than RETENTION_DAYS (90): a replay')
+    expect(await suppressionOf('replayed@learner.test')).toBeUndefined()
+    expect(await storedSnsEvents()).toBe(before)
+  })
+
   test('a signature by another key, a missing signature, an unknown SignatureVersion: 403', async () => {
     const { privateKey: other } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const byOther = await t.send(notification(sns, sesBounce('victim@learner.test'), { key: other }))

@@ -93,6 +93,8 @@ export interface SnsOptions {
   key?: KeyObject
   /** Change the body after signing. */
   tamper?: (fields: Fields) => void
+  /** When SNS signed it; now by default. */
+  timestamp?: string
 }
 
 /** An SNS HTTP POST as SNS sends it: text/plain JSON and its message-type header. */
@@ -100,7 +102,7 @@ export function snsRequest(sns: SnsStandIn, fields: Fields, options: SnsOptions 
   const full: Fields = {
     MessageId: options.messageId ?? randomUUID(),
     TopicArn: options.topicArn ?? TOPIC_ARN,
-    Timestamp: new Date().toISOString(),
+    Timestamp: options.timestamp ?? new Date().toISOString(),
     SignatureVersion: options.version ?? '1',
     SigningCertURL: options.certUrl ?? sns.certUrl,
     ...(options.subject ? { Subject: options.subject } : {}),
