@@ -21,12 +21,13 @@ import { preferenceGate } from './preferences/gate.ts'
 import { reminderGate } from './reminders/gate.ts'
 import { learnerLinks, unsubscribeHeaders } from './preferences/links.ts'
 import { TokenSigner } from './preferences/tokens.ts'
+import type { Brand } from './render/brand.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { TemplateVersionSync } from './render/versions.ts'
 import { trackEmail } from './tracking/apply.ts'
 import { TrackingPolicy } from './tracking/policy.ts'
-import { loadMailRouting, loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
+import { loadBrand, loadMailRouting, loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
 import { createRouter, SendRateLimiter } from './transport/index.ts'
 import { ExperimentDecisions } from './experiments/decisions.ts'
 import type { TransportRouter } from './transport/router.ts'
@@ -98,7 +99,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   await ensureFirstAdmin(database.db, config, log)
   if (!config.webhookSecret) log.info('WEBHOOK_SECRET not set: using the secret stored in settings')
 
-  const templates = await TemplateStore.load(options.templatesDir ?? templatesDir)
+  const templates = await TemplateStore.load(options.templatesDir ?? templatesDir, { brand: await loadBrand(database.db) })
   log.info('templates compiled', { notifications: templates.notifications().length })
   // Admin edits stored over the files, kept current while the process runs.
   const templateSync = new TemplateVersionSync(database, templates, log.child({ component: 'templates' }), options.templatePollMs)
@@ -141,7 +142,26 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   const routingRefresh = setInterval(() => applyRouting().catch((error) => log.error('reading the transport routing failed', { error })), 10_000)
   log.info('transport ready', { transport: transport.name, routing: transport.routing })
 
+  // One object shared by the renderer and the digest job: a new brand's name and address are assigned into it.
   const context = contextFromConfig(config)
+  const baseContext = { siteName: context.siteName, postalAddress: context.postalAddress }
+  const brandContext = (brand: Brand) => ({
+    siteName: brand.name ?? baseContext.siteName,
+    postalAddress: brand.postalAddress ?? baseContext.postalAddress,
+  })
+  Object.assign(context, brandContext(templates.brand))
+  /** Puts a brand in use in this process: templates compiled again, the name and address for the next render. */
+  const applyBrand = async (brand: Brand) => {
+    if (JSON.stringify(brand) === JSON.stringify(templates.brand)) return
+    await templates.rebrand(brand)
+    Object.assign(context, brandContext(brand))
+    log.info('brand applied', { primary: brand.primary, logo: brand.logoUrl !== null })
+  }
+  // An admin's change in another process arrives within seconds, like the transport routing.
+  const brandRefresh = setInterval(
+    () => void loadBrand(database.db).then(applyBrand).catch((error) => log.error('applying the brand failed', { error })),
+    10_000,
+  )
   const signer = new TokenSigner([secrets.appSecret])
   const linksFor = (message: ClaimedMessage) => learnerLinks(signer, config.publicUrl, message)
   const tracking = new TrackingPolicy(database.db, config.tracking, log.child({ component: 'tracking' }))
@@ -208,6 +228,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       transport,
       secrets,
       signer,
+      applyBrand,
       log: log.child({ component: 'admin' }),
     },
   })
@@ -278,6 +299,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     port,
     async stop() {
       clearInterval(routingRefresh)
+      clearInterval(brandRefresh)
       experiments.stop()
       // New requests first, then the worker finishes what it holds, then the connections go.
       if (app.server) await app.stop()

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts'
 import type { TokenSigner } from '../preferences/tokens.ts'
 import type { TemplateStore } from '../render/templates.ts'
 import type { Secrets } from '../settings/runtime.ts'
+import type { Brand } from '../render/brand.ts'
 import type { TransportRouter } from '../transport/router.ts'
 import { safeEqual, type AdminAuth, type AdminSession } from './auth.ts'
 
@@ -43,6 +44,8 @@ export interface AdminDeps {
   transport: TransportRouter
   secrets: Secrets
   signer: TokenSigner
+  /** Puts a brand in use in this process at once (others follow from settings within seconds). */
+  applyBrand(brand: Brand): Promise<void>
   log: Logger
 }
 

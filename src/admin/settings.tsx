@@ -3,6 +3,7 @@
 //   GET  /admin/settings                             alerts, transport, webhook secret, mailbox link
 //   POST /admin/settings/alerts                      add / save / remove an admin-alert recipient
 //   POST /admin/settings/transport                   the split between transports and the fallback, or back to the environment's
+//   POST /admin/settings/brand                       the emails' name, logo, colours, font and address (contrast-checked), or the defaults
 //   POST /admin/settings/test-email                  send a test through the active transport
 //   POST /admin/settings/webhook-secret/rotate       new secret (shown once), old one kept for an overlap
 //   GET  /admin/settings/mailbox                     the file transport's .eml files, newest first
@@ -26,7 +27,9 @@ import {
   type TestSendResult,
 } from '../../views/admin/settings.tsx'
 import type { AdminAlertRecipient } from '../events/fanout.ts'
-import { loadFanoutFlags, loadMailRouting, saveAdminAlerts, saveMailRouting, secretFingerprint, type MailRouting } from '../settings/runtime.ts'
+import { brandProblems, DEFAULT_BRAND, type Brand } from '../render/brand.ts'
+import { siteNameFromMailbox } from '../render/render.ts'
+import { loadFanoutFlags, loadMailRouting, saveAdminAlerts, saveBrand, saveMailRouting, secretFingerprint, type MailRouting } from '../settings/runtime.ts'
 import { transportNames, type TransportName, type WeightedTransport } from '../config.ts'
 import { withoutTracking } from '../tracking/apply.ts'
 import { mailDirectory } from '../transport/file.ts'
@@ -75,6 +78,20 @@ function describeRouting(split: readonly WeightedTransport[], fallback: string |
   return `${split.map((s) => `${s.name}:${s.weight}`).join(', ')}${fallback ? `, fallback ${fallback}` : ''}`
 }
 
+const brandForm = t.Object({
+  action: t.Optional(t.String({ maxLength: 10 })),
+  name: t.Optional(t.String({ maxLength: 100 })),
+  logo_url: t.Optional(t.String({ maxLength: 500 })),
+  primary: t.Optional(t.String({ maxLength: 7 })),
+  text: t.Optional(t.String({ maxLength: 7 })),
+  muted: t.Optional(t.String({ maxLength: 7 })),
+  page: t.Optional(t.String({ maxLength: 7 })),
+  card: t.Optional(t.String({ maxLength: 7 })),
+  font_stack: t.Optional(t.String({ maxLength: 200 })),
+  postal_address: t.Optional(t.String({ maxLength: 500 })),
+  _csrf: t.Optional(t.String()),
+})
+
 const routingForm = t.Object({
   action: t.Optional(t.String({ maxLength: 10 })),
   fallback: t.Optional(t.String({ maxLength: 10 })),
@@ -113,6 +130,11 @@ export function settingsRoutes(deps: AdminDeps) {
       csrfToken: session.csrfToken,
       alerts: flags.adminAlerts,
       transport: { name: deps.transport.name, detail: transportDetail(deps.transport.name, config.smtpUrl, config.dataDir) },
+      brand: {
+        current: deps.templates.brand,
+        isDefault: JSON.stringify(deps.templates.brand) === JSON.stringify(DEFAULT_BRAND),
+        defaultName: siteNameFromMailbox(config.mailFrom),
+      },
       routing: {
         rows: deps.transport.health(),
         overridden: routing !== undefined,
@@ -188,6 +210,41 @@ export function settingsRoutes(deps: AdminDeps) {
         return page(admin, { alertStatus: message, ...(action === 'add' ? { formKey: randomUUID().slice(0, 8) } : {}) })
       },
       { body: alertForm },
+    )
+    .post(
+      '/admin/settings/brand',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        const text = (value: string | undefined) => value?.replace(/\r\n?/g, '\n').trim() || null
+        const brand: Brand | null =
+          body.action === 'reset'
+            ? null
+            : {
+                name: text(body.name),
+                logoUrl: text(body.logo_url),
+                primary: (body.primary ?? '').toLowerCase(),
+                text: (body.text ?? '').toLowerCase(),
+                muted: (body.muted ?? '').toLowerCase(),
+                page: (body.page ?? '').toLowerCase(),
+                card: (body.card ?? '').toLowerCase(),
+                fontStack: (body.font_stack ?? '').trim(),
+                postalAddress: text(body.postal_address),
+              }
+        const problems = brand ? brandProblems(brand) : []
+        if (problems.length > 0) return page(admin, { brandErrors: problems }, 422)
+        await db.transaction(async (tx) => {
+          await saveBrand(tx, brand)
+          await recordAudit(tx, {
+            adminId: admin.adminId,
+            adminEmail: admin.email,
+            action: brand ? 'settings.brand' : 'settings.brand.reset',
+            detail: brand ? { ...brand } : {},
+          })
+        })
+        await deps.applyBrand(brand ?? DEFAULT_BRAND)
+        return page(admin, { brandStatus: brand ? 'Saved: new emails use this brand (every Belfry process within 10 seconds).' : 'Back to the default brand.' })
+      },
+      { body: brandForm },
     )
     .post(
       '/admin/settings/transport',

@@ -15,6 +15,7 @@ import mjml2html from 'mjml'
 import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
 import { canonicalLocale, createHandlebars, directionOf, type HandlebarsInstance } from './helpers.ts'
 import { parseVariants } from '../experiments/assign.ts'
+import { brandFillIns, DEFAULT_BRAND, type Brand } from './brand.ts'
 import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
 
 /** DESIGN.md's categories, plus `digest` for the digest email itself; a template names one in its front matter. */
@@ -48,6 +49,8 @@ export interface LoadOptions {
   /** The locale every notification must have and every lookup ends at. */
   fallbackLocale?: string
   compileMjml?: MjmlCompiler
+  /** Colours, fonts and logo the layouts are filled with; the defaults otherwise. */
+  brand?: Brand
 }
 
 /** The text part follows the MJML in the same file, after a line that is exactly this. */
@@ -166,7 +169,7 @@ function parseAttributes(file: string, raw: string): Record<string, string> {
  * tag spanned, so MJML's line numbers still point into the file being
  * composed.
  */
-function expandPartials(file: string, source: string, partials: ReadonlyMap<string, string>, depth = 0): string {
+function expandPartials(file: string, source: string, partials: ReadonlyMap<string, string>, fills: Readonly<Record<string, string>>, depth = 0): string {
   if (depth > 5) throw new TemplateError(file, 'partials include each other more than 5 deep (a loop?)')
   return source.replace(PARTIAL_TAG, (tag, rawAttributes: string, content: string | undefined) => {
     const { name, ...params } = parseAttributes(file, rawAttributes)
@@ -174,7 +177,8 @@ function expandPartials(file: string, source: string, partials: ReadonlyMap<stri
     const partial = partials.get(name)
     if (partial === undefined) throw new TemplateError(file, `no partial "${name}" (templates/_partials/${name}.mjml)`)
     const partialFile = `_partials/${name}.mjml`
-    const body = fill(partialFile, expandPartials(partialFile, partial, partials, depth + 1), {
+    const body = fill(partialFile, expandPartials(partialFile, partial, partials, fills, depth + 1), {
+      ...fills,
       ...params,
       ...(content !== undefined ? { content: content.trim() } : {}),
     })
@@ -188,13 +192,19 @@ interface Composed {
   where(line: number): string
 }
 
-function compose(layout: SourceFile, template: SourceFile, lang: string, partials: ReadonlyMap<string, string>): Composed {
-  const body = expandPartials(template.name, template.mjml, partials)
-  const layoutMjml = expandPartials(layout.name, layout.mjml, partials)
+function compose(
+  layout: SourceFile,
+  template: SourceFile,
+  lang: string,
+  partials: ReadonlyMap<string, string>,
+  fills: Readonly<Record<string, string>>,
+): Composed {
+  const body = expandPartials(template.name, template.mjml, partials, fills)
+  const layoutMjml = expandPartials(layout.name, layout.mjml, partials, fills)
   const at = layoutMjml.search(/\[\[\s*body\s*\]\]/)
   if (at === -1) throw new TemplateError(layout.name, 'has no [[body]] for the template to go in')
   const before = layoutMjml.slice(0, at)
-  const mjml = fill(layout.name, layoutMjml, { body, lang, dir: directionOf(lang) })
+  const mjml = fill(layout.name, layoutMjml, { ...fills, body, lang, dir: directionOf(lang) })
   const bodyStart = lineCount(before) + 1
   const bodyLines = lineCount(body)
   return {
@@ -357,6 +367,8 @@ interface ActiveVersion {
   id: string
   version: number
   compiled: CompiledTemplate | null
+  /** What `compiled` was compiled from, to compile it again for a new brand. */
+  source: TemplateSource | null
 }
 
 export class TemplateStore {
@@ -366,12 +378,55 @@ export class TemplateStore {
    * half an update.
    */
   private active = new Map<string, Map<string, ActiveVersion>>()
+  /** One rebrand at a time, in the order asked. */
+  private rebranding: Promise<void> = Promise.resolve()
 
   private constructor(
-    private readonly templates: ReadonlyMap<string, ReadonlyMap<string, CompiledTemplate>>,
+    private templates: ReadonlyMap<string, ReadonlyMap<string, CompiledTemplate>>,
     private readonly fallbackLocale: string,
     private readonly compiler: Compiler,
+    private currentBrand: Brand,
   ) {}
+
+  get brand(): Brand {
+    return this.currentBrand
+  }
+
+  /**
+   * Compiles every file and every edited version again with another brand,
+   * then puts them all in use at once: a render sees the old brand or the
+   * new one, never a mix. A version that no longer compiles keeps its old
+   * compiled form (it compiled before; the brand changes only fill-ins).
+   */
+  rebrand(brand: Brand): Promise<void> {
+    const run = this.rebranding.then(async () => {
+      const fills = brandFillIns(brand)
+      const { hb, compileMjml, layouts, partials, sources } = this.compiler
+      const templates = new Map<string, Map<string, CompiledTemplate>>()
+      for (const [notification, files] of sources) {
+        const byLocale = new Map<string, CompiledTemplate>()
+        for (const [locale, file] of files) {
+          const layout = pick(layouts, locale, this.fallbackLocale)!
+          byLocale.set(locale, await compileTemplate(hb, compileMjml, notification, locale, file, layout, partials, fills))
+        }
+        templates.set(notification, byLocale)
+      }
+      const active = new Map<string, Map<string, ActiveVersion>>()
+      for (const [notification, byLocale] of this.active) {
+        const next = new Map<string, ActiveVersion>()
+        for (const [locale, entry] of byLocale) {
+          const compiled = entry.source ? await this.compileSource(notification, locale, entry.source, fills).catch(() => entry.compiled) : null
+          next.set(locale, { ...entry, compiled })
+        }
+        active.set(notification, next)
+      }
+      this.templates = templates
+      this.active = active
+      this.currentBrand = brand
+    })
+    this.rebranding = run.catch(() => {})
+    return run
+  }
 
   /**
    * Reads and compiles every template under `dir` (`<notification>/<locale>.mjml`,
@@ -382,6 +437,8 @@ export class TemplateStore {
   static async load(dir: string, options: LoadOptions = {}): Promise<TemplateStore> {
     const fallback = options.fallbackLocale ?? 'en'
     const compileMjml: MjmlCompiler = options.compileMjml ?? mjml2html
+    const brand = options.brand ?? DEFAULT_BRAND
+    const fills = brandFillIns(brand)
     const hb = createHandlebars()
 
     const partials = new Map<string, string>()
@@ -407,7 +464,7 @@ export class TemplateStore {
       const byLocale = new Map<string, CompiledTemplate>()
       for (const [locale, file] of files) {
         const layout = pick(layouts, locale, fallback)!
-        byLocale.set(locale, await compileTemplate(hb, compileMjml, notification, locale, file, layout, partials))
+        byLocale.set(locale, await compileTemplate(hb, compileMjml, notification, locale, file, layout, partials, fills))
       }
       const categories = new Set([...byLocale.values()].map((t) => t.category))
       if (categories.size > 1) {
@@ -416,7 +473,7 @@ export class TemplateStore {
       templates.set(notification, byLocale)
       sources.set(notification, files)
     }
-    return new TemplateStore(templates, fallback, { hb, compileMjml, layouts, partials, sources })
+    return new TemplateStore(templates, fallback, { hb, compileMjml, layouts, partials, sources }, brand)
   }
 
   notifications(): string[] {
@@ -481,7 +538,12 @@ export class TemplateStore {
    * layout and the partials, checked, MJML (strict) once, Handlebars once.
    * Throws a TemplateError saying what is wrong and where.
    */
-  async compileSource(notification: string, locale: string, source: TemplateSource): Promise<CompiledTemplate> {
+  async compileSource(
+    notification: string,
+    locale: string,
+    source: TemplateSource,
+    fills: Readonly<Record<string, string>> = brandFillIns(this.currentBrand),
+  ): Promise<CompiledTemplate> {
     const category = this.category(notification)
     const name = `${notification}/${locale}`
     if (!source.subject.trim()) throw new TemplateError(name, 'the subject is empty')
@@ -502,7 +564,7 @@ export class TemplateStore {
     }
     const layout = pick(this.compiler.layouts, locale, this.fallbackLocale)!
     const { hb, compileMjml, partials } = this.compiler
-    return compileTemplate(hb, compileMjml, notification, locale, file, layout, partials)
+    return compileTemplate(hb, compileMjml, notification, locale, file, layout, partials, fills)
   }
 
   /** The version in use for exactly (notification, locale), if an edit (or a revert) was stored. */
@@ -526,13 +588,14 @@ export class TemplateStore {
       const current = this.active.get(version.notification)?.get(version.locale)
       let entry: ActiveVersion
       if (current && current.version >= version.version) entry = current
-      else if (version.revertedToDefault) entry = { id: version.id, version: version.version, compiled: null }
+      else if (version.revertedToDefault) entry = { id: version.id, version: version.version, compiled: null, source: null }
       else {
         try {
-          entry = { id: version.id, version: version.version, compiled: await this.compileSource(version.notification, version.locale, version) }
+          const compiled = await this.compileSource(version.notification, version.locale, version)
+          entry = { id: version.id, version: version.version, compiled, source: version }
         } catch (error) {
           onError(version, error as Error)
-          entry = { id: version.id, version: version.version, compiled: null }
+          entry = { id: version.id, version: version.version, compiled: null, source: null }
         }
       }
       if (!next.has(version.notification)) next.set(version.notification, new Map())
@@ -552,12 +615,12 @@ export class TemplateStore {
   }
 
   /** Puts one just-saved version in use in this process, already compiled (null: back to the file). */
-  useVersion(version: Pick<StoredVersion, 'id' | 'notification' | 'locale' | 'version'>, compiled: CompiledTemplate | null): void {
+  useVersion(version: StoredVersion, compiled: CompiledTemplate | null): void {
     const current = this.active.get(version.notification)?.get(version.locale)
     if (current && current.version >= version.version) return
     const next = new Map(this.active)
     const byLocale = new Map(next.get(version.notification) ?? [])
-    byLocale.set(version.locale, { id: version.id, version: version.version, compiled })
+    byLocale.set(version.locale, { id: version.id, version: version.version, compiled, source: compiled ? version : null })
     next.set(version.notification, byLocale)
     this.active = next
   }
@@ -632,6 +695,7 @@ async function compileTemplate(
   file: SourceFile,
   layout: SourceFile,
   partials: ReadonlyMap<string, string>,
+  fills: Readonly<Record<string, string>>,
 ): Promise<CompiledTemplate> {
   const { subject, category, preheader } = file.frontMatter
   if (!subject) throw new TemplateError(file.name, 'front matter has no subject')
@@ -648,7 +712,7 @@ async function compileTemplate(
   checkHandlebars(hb, layout.name, 'the MJML', layout.mjml, true)
   checkHandlebars(hb, layout.name, 'the text part', layout.text)
 
-  const composed = compose(layout, file, locale, partials)
+  const composed = compose(layout, file, locale, partials, fills)
   if (/<mj-include\b/.test(composed.mjml)) throw new TemplateError(file.name, 'mj-include is not resolved here; use <partial name="..."/>')
   for (const image of composed.mjml.match(/<mj-image\b[^>]*>/g) ?? []) {
     if (!/\salt="[^"]*"/.test(image)) throw new TemplateError(file.name, `${image} needs an alt="..." (alt="" for a decorative image)`)

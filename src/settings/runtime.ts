@@ -2,6 +2,7 @@
 // bootstrap: generated secrets and the admin-alert list seeded from ADMIN_EMAIL.
 
 import { randomBytes } from 'node:crypto'
+import { readBrand, type Brand } from '../render/brand.ts'
 import { transportNames, type Config, type TransportName, type WeightedTransport } from '../config.ts'
 import type { Executor } from '../db/client.ts'
 import type { AdminAlertRecipient, AdminEnrollmentAlerts } from '../events/fanout.ts'
@@ -13,6 +14,7 @@ export const SETTING = {
   adminAlertEmails: 'admin_alert_emails',
   adminEnrollmentAlerts: 'admin_enrollment_alerts',
   mailRouting: 'mail_routing',
+  brand: 'brand',
   /** Categories whose mail gets no open pixel and no tracked links (string[]). */
   trackingOffCategories: 'tracking_off_categories',
 } as const
@@ -195,4 +197,15 @@ export async function loadMailRouting(db: Executor): Promise<MailRouting | undef
 export async function saveMailRouting(db: Executor, routing: MailRouting | null): Promise<void> {
   // An empty object rather than a SQL null: the value column holds JSON, and {} reads back as "not set".
   await putSetting(db, SETTING.mailRouting, routing ?? {})
+}
+
+/** The brand admins set in the settings; the defaults until they do. */
+export async function loadBrand(db: Executor): Promise<Brand> {
+  return readBrand(await getSetting(db, SETTING.brand))
+}
+
+/** Stores the brand; null goes back to the defaults. */
+export async function saveBrand(db: Executor, brand: Brand | null): Promise<void> {
+  // As with the routing: {} reads back as "not set".
+  await putSetting(db, SETTING.brand, brand ?? {})
 }

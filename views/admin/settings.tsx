@@ -5,6 +5,7 @@
 // the same forms post and the whole page comes back. Props in, HTML out.
 
 import { Html } from '@elysiajs/html'
+import type { Brand } from '../../src/render/brand.ts'
 import { AdminLayout, CsrfField, type AdminShell } from './layout.tsx'
 import { Pager, Status, when, type Paging } from './people.tsx'
 
@@ -69,6 +70,9 @@ export interface SettingsProps extends AdminShell {
   transport: { name: string; detail: string | null }
   routing: RoutingProps
   routingStatus?: string | undefined
+  brand: { current: Brand; isDefault: boolean; defaultName: string }
+  brandStatus?: string | undefined
+  brandErrors?: readonly string[] | undefined
   routingError?: string | undefined
   testResult?: TestSendResult | undefined
   testError?: string | undefined
@@ -103,6 +107,9 @@ export function SettingsPage(props: SettingsProps): JSX.Element {
           </li>
           <li>
             <a href="#transport-panel">Transport</a>
+          </li>
+          <li>
+            <a href="#brand-panel">Brand</a>
           </li>
           <li>
             <a href="#webhook-panel">Webhook secret</a>
@@ -313,6 +320,8 @@ export function SettingsPage(props: SettingsProps): JSX.Element {
         </div>
       </section>
 
+      <BrandPanel csrfToken={csrfToken} {...props.brand} status={props.brandStatus} errors={props.brandErrors} />
+
       <section id="webhook-panel" class="card" aria-labelledby="webhook-heading" tabindex="-1">
         <h2 id="webhook-heading">Webhook secret</h2>
         <p class="hint">
@@ -489,5 +498,79 @@ export function MailboxMessagePage({ name, subject, headers, text, hasHtml, ...s
         {text === null ? <p>No text part.</p> : <pre class="mail-text" tabindex="0" aria-labelledby="text-heading" safe>{text}</pre>}
       </section>
     </AdminLayout>
+  )
+}
+
+const COLOURS = [
+  { key: 'primary', label: 'Buttons and links' },
+  { key: 'text', label: 'Text' },
+  { key: 'muted', label: 'Secondary text and footer' },
+  { key: 'page', label: 'Page background' },
+  { key: 'card', label: 'Card background' },
+] as const
+
+/** One brand for every email: checked for contrast before it is saved. */
+function BrandPanel(props: {
+  csrfToken: string
+  current: Brand
+  isDefault: boolean
+  defaultName: string
+  status?: string | undefined
+  errors?: readonly string[] | undefined
+}): JSX.Element {
+  const { current } = props
+  return (
+    <section id="brand-panel" class="card" aria-labelledby="brand-heading" tabindex="-1">
+      <h2 id="brand-heading">Brand</h2>
+      <p class="hint">
+        Every email's name, logo, colours, font and postal address. Colours must keep text readable (WCAG AA, 4.5:1); dark
+        mode keeps its own palette.
+      </p>
+      <form method="post" action="/admin/settings/brand" class="stacked" hx-post="/admin/settings/brand" {...panel('brand-panel')}>
+        <CsrfField token={props.csrfToken} />
+        <label for="brand-name">Name in emails</label>
+        <input id="brand-name" name="name" type="text" maxlength="100" value={current.name ?? ''} placeholder={props.defaultName} />
+        <label for="brand-logo">Logo (an https image URL; shown instead of the name, which becomes its alt text)</label>
+        <input id="brand-logo" name="logo_url" type="url" maxlength="500" value={current.logoUrl ?? ''} />
+        <fieldset>
+          <legend>Colours</legend>
+          {COLOURS.map((c) => (
+            <p>
+              <label for={`brand-${c.key}`}>{c.label}</label>{' '}
+              <input id={`brand-${c.key}`} name={c.key} type="color" value={current[c.key]} />
+            </p>
+          ))}
+        </fieldset>
+        <label for="brand-font">Font stack</label>
+        <input id="brand-font" name="font_stack" type="text" maxlength="200" value={current.fontStack} />
+        <label for="brand-address">Postal address in the footer (empty: ORG_POSTAL_ADDRESS)</label>
+        <textarea id="brand-address" name="postal_address" rows="3" maxlength="500" safe>
+          {'\n' + (current.postalAddress ?? '')}
+        </textarea>
+        <button type="submit" name="action" value="save" class="primary">
+          Save brand
+        </button>{' '}
+        {props.isDefault ? (
+          ''
+        ) : (
+          <button type="submit" name="action" value="reset">
+            Back to the defaults
+          </button>
+        )}
+      </form>
+      {props.errors?.length ? (
+        <div class="error" role="alert">
+          <p>Not saved:</p>
+          <ul>
+            {props.errors.map((e) => (
+              <li safe>{e}</li>
+            ))}
+          </ul>
+        </div>
+      ) : (
+        ''
+      )}
+      <Status id="brand-status" message={props.status} />
+    </section>
   )
 }
