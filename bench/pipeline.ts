@@ -8,6 +8,8 @@
 //             the SMTP server has accepted both emails
 //   pipeline  N signed events over HTTP until the SMTP server has accepted
 //             every email: ingest + outbox + render + SMTP
+//   ceiling   the bare SKIP LOCKED claim-and-ack loop (batches of 100) on
+//             the same database: the queue with no work attached
 //
 // BENCH_EVENTS (default 1000) sets N. DATABASE_URL picks Postgres (a fresh
 // database is made and dropped), else embedded PGlite in a temp dir.
@@ -18,6 +20,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../src/config.ts'
 import { silentLogger } from '../src/log.ts'
 import { startService } from '../src/service.ts'
+import { bareClaimLoop } from './claim-loop.ts'
 import { createSmtpTransport } from '../src/transport/smtp.ts'
 import { createTestDatabase } from '../test/support/db.ts'
 import { startSmtpSink } from '../test/support/smtp-sink.ts'
@@ -114,6 +117,9 @@ const ingestMs = performance.now() - t0
 await sink.waitFor(N, 120_000)
 const pipelineMs = performance.now() - t0
 
+// Ceiling: the same database, no Belfry — ten times N rows, claimed and acknowledged.
+const claimLoop = await bareClaimLoop(testDb.database.db, N * 10)
+
 await service.stop()
 await testDb.drop()
 await sink.close()
@@ -130,6 +136,8 @@ console.log(
       ingest_events_per_s: Math.round(rate(N, ingestMs)),
       pipeline_events_to_inbox_per_s: Math.round(pipelineRate),
       pipeline_vs_baseline: Number((pipelineRate / baselineRate).toFixed(2)),
+      bare_claim_loop_rows_per_s: Math.round(rate(claimLoop.rows, claimLoop.ms)),
+      pipeline_vs_bare_claim_loop: Number((pipelineRate / rate(claimLoop.rows, claimLoop.ms)).toFixed(3)),
       one_event_to_smtp_accept_ms: Math.round(latencyMs),
       first_event_cold_pool_ms: Math.round(coldLatencyMs),
     },
