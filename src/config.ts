@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 
 export type Role = 'all' | 'api' | 'worker'
-export const transportNames = ['file', 'smtp', 'ses'] as const
+export const transportNames = ['file', 'smtp', 'ses', 'null'] as const
 export type TransportName = (typeof transportNames)[number]
 
 /** One entry of MAIL_TRANSPORTS: a transport and its share of the traffic. */

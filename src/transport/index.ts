@@ -3,6 +3,7 @@
 
 import { ConfigError, type TransportName, type WeightedTransport } from '../config.ts'
 import { createFileTransport, mailDirectory } from './file.ts'
+import { createNullTransport } from './null.ts'
 import { createSesTransport } from './ses.ts'
 import { createSmtpTransport } from './smtp.ts'
 import type { SendRateLimiter } from './rate-limit.ts'
@@ -38,6 +39,8 @@ export function createTransport(options: CreateTransportOptions): Transport {
   switch (options.name) {
     case 'file':
       return createFileTransport({ dir: mailDirectory(options.dataDir) })
+    case 'null':
+      return createNullTransport()
     case 'smtp':
       if (!options.smtpUrl) throw new ConfigError('SMTP_URL', 'is required when smtp is one of the transports')
       return createSmtpTransport({
