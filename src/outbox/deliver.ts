@@ -7,16 +7,7 @@ import { TransportError, type OutgoingMail, type SendResult, type Transport } fr
 import { addSuppression } from '../preferences/queries.ts'
 import { retryDelay, type RetryPolicy } from './backoff.ts'
 import { permanentReason } from './failure.ts'
-import {
-  markDead,
-  markExhausted,
-  markHeld,
-  markRetrying,
-  markSent,
-  recordInterrupted,
-  type AttemptRecord,
-  type ClaimedMessage,
-} from './queries.ts'
+import { recordInterrupted, settle, type AttemptRecord, type ClaimedMessage, type Settlement } from './queries.ts'
 
 export interface RenderedEmail {
   subject: string
@@ -62,8 +53,19 @@ export function chainGates(...gates: Gate[]): Gate {
   }
 }
 
+/** Writes how a claim ended; true when the row still belonged to the claim. */
+export type Settle = (item: Settlement) => Promise<boolean>
+
+/** Each settlement in its own statement: for callers without a batcher. */
+export const settleAlone =
+  (db: Db): Settle =>
+  async (item) =>
+    (await settle(db, [item])).has(item.id)
+
 export interface DeliveryDeps {
   db: Db
+  /** Where each message's end is written: the worker's group commit (settle.ts), or settleAlone. */
+  settle: Settle
   transport: Transport
   renderer: Renderer
   log: Logger
@@ -83,21 +85,34 @@ function clip(text: string, max = 1000): string {
   return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
-/** Carries out a gate decision other than `send`. */
-export async function hold(db: Db, message: ClaimedMessage, owner: string, decision: Exclude<GateDecision, { action: 'send' }>) {
-  const outcome =
+/** Carries out a gate decision other than `send`. No attempt was made, so the one counted at claim time is given back. */
+export async function hold(
+  settleWith: Settle,
+  message: ClaimedMessage,
+  owner: string,
+  decision: Exclude<GateDecision, { action: 'send' }>,
+): Promise<DeliveryOutcome> {
+  const state =
     decision.action === 'skip'
-      ? ({ state: 'skipped', reason: decision.reason } as const)
+      ? 'skipped'
       : decision.action === 'cancel'
-        ? ({ state: 'cancelled', reason: decision.reason } as const)
+        ? 'cancelled'
         : decision.action === 'digest'
-          ? ({ state: 'digested', reason: decision.reason, runAt: decision.runAt } as const)
-          : ({ state: 'scheduled', reason: decision.reason, runAt: decision.runAt } as const)
-  return (await markHeld(db, message.id, owner, message.attempts, outcome)) ? outcome.state : 'lost-lease'
+          ? 'digested'
+          : 'scheduled'
+  const runAt = decision.action === 'digest' || decision.action === 'defer' ? { runAt: decision.runAt } : {}
+  const settled = await settleWith({ ...claimOf(message, owner), state, reason: decision.reason, giveBack: true, ...runAt })
+  return settled ? state : 'lost-lease'
+}
+
+/** The part of a settlement that names the claim being ended. */
+function claimOf(message: ClaimedMessage, owner: string) {
+  return { id: message.id, owner, attempt: message.attempts }
 }
 
 export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner: string): Promise<DeliveryOutcome> {
   const { db, transport, log } = deps
+  const claim = claimOf(message, owner)
   const startedAt = new Date()
   const record = (
     outcome: AttemptRecord['outcome'],
@@ -125,7 +140,7 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
   if (message.attempts > deps.maxAttempts) {
     // Every attempt ended in a crash; none is made now, so none is recorded.
     const reason = `gave up: all ${deps.maxAttempts} attempts were interrupted`
-    return (await markExhausted(db, message.id, owner, message.attempts, reason)) ? 'dead' : 'lost-lease'
+    return (await deps.settle({ ...claim, state: 'dead', reason: 'attempts_exhausted', lastError: reason })) ? 'dead' : 'lost-lease'
   }
 
   let rendered: RenderedEmail
@@ -135,8 +150,8 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     // A template that cannot render will not render on retry either.
     const text = `render failed: ${(error as Error).message}`
     log.error('render failed', { messageId: message.id, notification: message.notification, error })
-    const dead = { reason: 'render_failed' as const, error: text }
-    return (await markDead(db, message.id, owner, dead, record('permanent', 'render', text))) ? 'dead' : 'lost-lease'
+    const dead = { state: 'dead', reason: 'render_failed', lastError: text, record: record('permanent', 'render', text) } as const
+    return (await deps.settle({ ...claim, ...dead })) ? 'dead' : 'lost-lease'
   }
 
   const mail: OutgoingMail = {
@@ -166,18 +181,19 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
   // Outside the try: a database error now must not pass for a failed send (it went out) and queue a retry.
   // It propagates instead; the row keeps its lease, and a takeover sends it again with the same Message-ID.
   attempted('sent', result.transport, result.code)
-  const updated = await markSent(
-    db,
-    message.id,
-    owner,
-    {
+  const updated = await deps.settle({
+    ...claim,
+    state: 'sent',
+    reason: null,
+    lastError: null,
+    sent: {
       subject: rendered.subject,
       providerMessageId: result.providerMessageId ?? null,
       experiment: rendered.experiment?.id ?? null,
       variant: rendered.experiment?.variant ?? null,
     },
-    record('sent', result.code, result.response, result.transport),
-  )
+    record: record('sent', result.code, result.response, result.transport),
+  })
   if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
   return updated ? 'sent' : 'lost-lease'
 
@@ -191,7 +207,7 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
       // No transport would take it: it waits for one, and keeps the attempt it was claimed with.
       const runAt = failure.retryAt ?? new Date(Date.now() + 60_000)
       log.warn('no transport taking mail; message waits', { messageId: message.id, runAt, error: text })
-      const held = await markHeld(db, message.id, owner, message.attempts, { state: 'retrying', reason: 'provider_paused', runAt })
+      const held = await deps.settle({ ...claim, state: 'retrying', reason: 'provider_paused', runAt, giveBack: true })
       return held ? 'retrying' : 'lost-lease'
     }
     if (failure.kind === 'permanent' || message.attempts >= deps.maxAttempts) {
@@ -200,12 +216,12 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
       log.warn('message dead', { messageId: message.id, code: failure.code, attempts: message.attempts, reason, error })
       // The server says the mailbox does not exist: sending there again can only hurt our reputation.
       if (reason === 'invalid_address') await addSuppression(db, message.toAddress, 'hard_bounce', text)
-      const updated = await markDead(db, message.id, owner, { reason, error }, record(failure.kind, failure.code ?? null, text, via))
+      const updated = await deps.settle({ ...claim, state: 'dead', reason, lastError: error, record: record(failure.kind, failure.code ?? null, text, via) })
       return updated ? 'dead' : 'lost-lease'
     }
     const runAt = new Date(Date.now() + retryDelay(message.attempts, deps.retry))
     log.info('send failed, will retry', { messageId: message.id, code: failure.code, attempt: message.attempts, runAt })
-    const updated = await markRetrying(db, message.id, owner, runAt, text, record('transient', failure.code ?? null, text, via))
+    const updated = await deps.settle({ ...claim, state: 'retrying', reason: null, lastError: text, runAt, record: record('transient', failure.code ?? null, text, via) })
     return updated ? 'retrying' : 'lost-lease'
   }
 }

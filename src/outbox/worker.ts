@@ -8,9 +8,10 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Database } from '../db/client.ts'
 import { deliver, hold, type DeliveryDeps, type DeliveryOutcome, type Gate, type GateDecision } from './deliver.ts'
+import { SettleBatcher } from './settle.ts'
 import { claimDue, OUTBOX_CHANNEL, type ClaimedMessage } from './queries.ts'
 
-export interface WorkerOptions extends Omit<DeliveryDeps, 'db'> {
+export interface WorkerOptions extends Omit<DeliveryDeps, 'db' | 'settle'> {
   database: Database
   /** The preference check; without one every message is sent. */
   gate?: Gate
@@ -31,8 +32,11 @@ export class OutboxWorker {
   private wakeUp: (() => void) | null = null
   private woken = false
   private unlisten: (() => Promise<void>) | null = null
+  private readonly settler: SettleBatcher
 
-  constructor(private readonly options: WorkerOptions) {}
+  constructor(private readonly options: WorkerOptions) {
+    this.settler = new SettleBatcher(options.database.db)
+  }
 
   get inFlight(): number {
     return this.inflight.size
@@ -79,7 +83,9 @@ export class OutboxWorker {
     const { database, concurrency, leaseMs, log } = this.options
     const pollMs = this.options.pollMs ?? 1000
     while (this.running) {
-      const free = concurrency - this.inflight.size
+      // At most half the slots per claim: one batch is claimed and gated
+      // while the one before it is rendered, sent and settled.
+      const free = Math.min(concurrency - this.inflight.size, Math.ceil(concurrency / 2))
       if (free > 0) {
         this.woken = false
         let claimed: Awaited<ReturnType<typeof claimDue>> = []
@@ -100,6 +106,7 @@ export class OutboxWorker {
   /** Asks the gate about the batch, then sends, skips or folds each message. */
   private dispatch(claimed: ClaimedMessage[]): void {
     const db = this.options.database.db
+    const settle = (item: Parameters<SettleBatcher['settle']>[0]) => this.settler.settle(item)
     const decisions = this.options.gate ? this.options.gate.decide(claimed) : Promise.resolve(new Map<string, GateDecision>())
     for (const message of claimed) {
       this.track(
@@ -107,8 +114,8 @@ export class OutboxWorker {
         decisions.then((byId) => {
           const decision = byId.get(message.id) ?? { action: 'send' }
           return decision.action === 'send'
-            ? deliver({ ...this.options, db }, message, this.owner)
-            : hold(db, message, this.owner, decision)
+            ? deliver({ ...this.options, db, settle }, message, this.owner)
+            : hold(settle, message, this.owner, decision)
         }),
       )
     }

@@ -42,11 +42,14 @@ function mac(secret: string, purpose: TokenPurpose | DataPurpose, payload: strin
 export class TokenSigner {
   private readonly byKid: Map<string, string>
   private readonly current: string
+  /** The signing secret's kid, hashed once: every email signs several links. */
+  private readonly currentKid: string
 
   /** `secrets[0]` signs; every one of them verifies. */
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('TokenSigner needs at least one secret')
     this.current = secrets[0]!
+    this.currentKid = keyId(this.current)
     this.byKid = new Map(secrets.map((secret) => [keyId(secret), secret]))
   }
 
@@ -54,7 +57,7 @@ export class TokenSigner {
     const payload = Buffer.from(
       subject.category ? `${subject.recipientId}:${subject.category}` : subject.recipientId,
     ).toString('base64url')
-    return `${keyId(this.current)}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
+    return `${this.currentKid}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
   }
 
   /** The subject of a genuine token of this purpose, or null for anything else. */
@@ -70,7 +73,7 @@ export class TokenSigner {
   /** A token carrying `data` (UTF-8), in the same format as the recipient tokens. */
   signData(purpose: DataPurpose, data: string): string {
     const payload = Buffer.from(data, 'utf8').toString('base64url')
-    return `${keyId(this.current)}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
+    return `${this.currentKid}.${payload}.${mac(this.current, purpose, payload).toString('base64url')}`
   }
 
   /** The data of a genuine token of this purpose, or null for anything else (including tokens over `maxLength`). */
