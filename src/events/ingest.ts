@@ -3,15 +3,21 @@
 
 import { createHash, randomUUID } from 'node:crypto'
 import type { Db } from '../db/client.ts'
-import type { NewMessage } from '../db/schema/index.ts'
 import { AppError } from '../errors.ts'
-import { eraseMessagesOf, foldOrInsert, insertMessages, notifyWorkers } from '../outbox/queries.ts'
+import { eraseMessagesOf, foldOrInsert, insertMessages, notifyWorkers, type NewOutboxRow } from '../outbox/queries.ts'
 import { deleteRecipient, findRecipientId, upsertRecipients } from '../recipients/queries.ts'
 import { applyReminderChange } from '../reminders/queries.ts'
 import { loadFanoutFlags } from '../settings/runtime.ts'
-import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings } from './fanout.ts'
-import { validateEvent } from './model.ts'
-import { findEventByWebhookId, insertEvent, redactEventsAbout, setEventMessageCount } from './queries.ts'
+import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings, type Plan } from './fanout.ts'
+import { validateEvent, type IncomingEvent } from './model.ts'
+import {
+  findEventByWebhookId,
+  findEventsByWebhookIds,
+  insertEvent,
+  insertEvents,
+  redactEventsAbout,
+  setEventMessageCount,
+} from './queries.ts'
 
 export interface IngestDeps {
   db: Db
@@ -30,6 +36,30 @@ export interface IngestAnswer {
 
 export function bodyHash(raw: Uint8Array): string {
   return createHash('sha256').update(raw).digest('hex')
+}
+
+/** The plan's outbox rows, each with its own id and the Message-ID it keeps across retries. */
+function outboxRows(deps: IngestDeps, plan: Plan, eventId: string, recipientIds: Map<string, string>, now: Date): NewOutboxRow[] {
+  return plan.messages.map((planned) => {
+    const id = randomUUID()
+    return {
+      id,
+      eventId,
+      recipientId: planned.lmsUserId ? (recipientIds.get(planned.lmsUserId) ?? null) : null,
+      notification: planned.notification,
+      category: deps.categoryOf(planned.notification),
+      toAddress: planned.toAddress,
+      toName: planned.toName,
+      locale: planned.locale,
+      variables: planned.variables,
+      courseId: planned.courseId ?? null,
+      subjectRef: planned.subjectRef ?? null,
+      foldKey: planned.foldKey ?? null,
+      // Without a time the database's now() applies: the claim compares against the same clock.
+      ...(planned.runAt && planned.runAt > now ? { state: 'scheduled' as const, runAt: planned.runAt } : { state: 'queued' as const }),
+      messageIdHeader: `<${id}@${deps.messageIdDomain}>`,
+    }
+  })
 }
 
 /** The first answer again for a replay (same body), a conflict for a reused id with another body. */
@@ -80,29 +110,9 @@ export async function ingestEvent(
       }
       if (plan.reminder) await applyReminderChange(tx, plan.reminder)
 
-      const rows: NewMessage[] = plan.messages.map((planned) => {
-        const id = randomUUID()
-        return {
-          id,
-          eventId,
-          recipientId: planned.lmsUserId ? (recipientIds.get(planned.lmsUserId) ?? null) : null,
-          notification: planned.notification,
-          category: deps.categoryOf(planned.notification),
-          toAddress: planned.toAddress,
-          toName: planned.toName,
-          locale: planned.locale,
-          variables: planned.variables,
-          courseId: planned.courseId ?? null,
-          subjectRef: planned.subjectRef ?? null,
-          foldKey: planned.foldKey ?? null,
-          // Without a time the database's now() applies: the claim compares against the same clock.
-          ...(planned.runAt && planned.runAt > now ? { state: 'scheduled' as const, runAt: planned.runAt } : { state: 'queued' as const }),
-          messageIdHeader: `<${id}@${deps.messageIdDomain}>`,
-        }
-      })
-
+      const rows = outboxRows(deps, plan, eventId, recipientIds, now)
       let count = 0
-      const plain: NewMessage[] = []
+      const plain: NewOutboxRow[] = []
       for (const row of rows) {
         if (row.foldKey) count += (await foldOrInsert(tx, { ...row, foldKey: row.foldKey }, SYSTEM_ERROR_FOLD_MS)) ? 1 : 0
         else plain.push(row)
@@ -120,4 +130,149 @@ export async function ingestEvent(
     if (!winner) throw error
     return replay(winner, sha)
   }
+}
+
+/** A request waiting for its batch. */
+interface Submitted {
+  webhookId: string
+  raw: Uint8Array
+  parsed: unknown
+  resolve(answer: IngestAnswer): void
+  reject(error: unknown): void
+}
+
+/** A submitted event that is new and valid, with what the batch will store for it. */
+interface Fresh extends Submitted {
+  event: IncomingEvent
+  sha: string
+}
+
+/**
+ * Group commit for webhook requests. Requests that arrive while a batch is
+ * being written wait and are written together in the next one: one lookup
+ * of their webhook-ids, and one transaction that inserts every event, upserts
+ * every recipient and inserts every outbox row with one statement each.
+ * At a trickle a batch is one request and waits for nothing; under load the
+ * batches grow by themselves. Each request still gets its own answer, only
+ * after its batch has committed.
+ *
+ * Events whose plan does more than insert — erasure, reminder changes,
+ * folding system errors — take the one-event path (ingestEvent), as does
+ * every event of a batch whose transaction failed, so one bad event fails
+ * alone.
+ *
+ * Why: the one-event path costs about nine round trips per request; at 50
+ * concurrent connections it accepted ~680 events/s where a bare endpoint
+ * inserting one row per request accepts ~10,000/s on the same machine.
+ */
+export class IngestBatcher {
+  private queue: Submitted[] = []
+  private running: Promise<void> | null = null
+
+  constructor(
+    private readonly deps: IngestDeps,
+    private readonly maxBatch = 200,
+  ) {}
+
+  submit(webhookId: string, raw: Uint8Array, parsed: unknown): Promise<IngestAnswer> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ webhookId, raw, parsed, resolve, reject })
+      // setImmediate: requests already read in this turn join the first batch.
+      this.running ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain())
+    })
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.ingestBatch(this.queue.splice(0, this.maxBatch))
+    } finally {
+      this.running = null
+    }
+  }
+
+  private async ingestBatch(batch: Submitted[]): Promise<void> {
+    let stored: Map<string, { id: string; bodySha256: string; messageCount: number }>
+    try {
+      stored = await findEventsByWebhookIds(this.deps.db, [...new Set(batch.map((item) => item.webhookId))])
+    } catch (error) {
+      for (const item of batch) item.reject(error)
+      return
+    }
+    const fresh: Fresh[] = []
+    const alone: Submitted[] = []
+    const taken = new Set<string>()
+    for (const item of batch) {
+      const existing = stored.get(item.webhookId)
+      if (existing) {
+        answer(item, () => replay(existing, bodyHash(item.raw)))
+      } else if (taken.has(item.webhookId)) {
+        // The same id twice in one batch: the second is a replay of the first, answered once the first is stored.
+        alone.push(item)
+      } else {
+        taken.add(item.webhookId)
+        const validation = validateEvent(item.parsed)
+        if (!validation.ok) item.reject(new AppError('invalid_event', validation.message, validation.details))
+        else fresh.push({ ...item, event: validation.event, sha: bodyHash(item.raw) })
+      }
+    }
+    alone.push(...(await this.storeTogether(fresh)))
+    for (const item of alone) answer(item, () => ingestEvent(this.deps, item.webhookId, item.raw, item.parsed))
+  }
+
+  /** Stores the plain events of `fresh` in one transaction and answers them; returns the ones left for the one-event path. */
+  private async storeTogether(fresh: Fresh[]): Promise<Submitted[]> {
+    if (fresh.length === 0) return []
+    const deps = this.deps
+    const now = deps.now?.() ?? new Date()
+    const left: Submitted[] = []
+    const answers = new Map<Fresh, IngestAnswer>()
+    try {
+      await deps.db.transaction(async (tx) => {
+        const settings = { ...deps.fanout, ...(await loadFanoutFlags(tx)) }
+        const planned: { item: Fresh; plan: Plan }[] = []
+        for (const item of fresh) {
+          const plan = planEvent(item.event, settings, now)
+          if (plan.erase || plan.reminder || plan.messages.some((m) => m.foldKey)) left.push(item)
+          else planned.push({ item, plan })
+        }
+        const eventIds = await insertEvents(
+          tx,
+          planned.map(({ item, plan }) => ({
+            webhookId: item.webhookId,
+            type: item.event.type,
+            bodySha256: item.sha,
+            data: item.event.data,
+            occurredAt: item.event.occurredAt,
+            messageCount: plan.messages.length,
+          })),
+        )
+        const recipientIds = await upsertRecipients(tx, planned.flatMap(({ plan }) => plan.upsert))
+        const rows: NewOutboxRow[] = []
+        for (const { item, plan } of planned) {
+          const eventId = eventIds.get(item.webhookId)
+          // Another process committed this webhook-id first: answered as a replay after this commit.
+          if (!eventId) {
+            left.push(item)
+            continue
+          }
+          rows.push(...outboxRows(deps, plan, eventId, recipientIds, now))
+          answers.set(item, { status: 202, body: { event_id: eventId, messages: plan.messages.length } })
+        }
+        await insertMessages(tx, rows)
+        if (rows.some((row) => row.state === 'queued')) await notifyWorkers(tx)
+      })
+    } catch {
+      // Which event broke the batch is not known: each goes again on its own, and only that one fails.
+      return fresh
+    }
+    for (const [item, result] of answers) item.resolve(result)
+    return left
+  }
+}
+
+/** Settles a request with what `work` answers or throws. */
+function answer(item: Submitted, work: () => IngestAnswer | Promise<IngestAnswer>): void {
+  Promise.resolve()
+    .then(work)
+    .then(item.resolve, item.reject)
 }

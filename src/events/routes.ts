@@ -3,7 +3,7 @@
 
 import { Elysia } from 'elysia'
 import { AppError } from '../errors.ts'
-import { ingestEvent, type IngestDeps } from './ingest.ts'
+import { IngestBatcher, type IngestDeps } from './ingest.ts'
 import { verifySignature } from './signature.ts'
 
 export const MAX_BODY_BYTES = 256 * 1024
@@ -39,6 +39,7 @@ export interface EventRoutesDeps extends IngestDeps {
 }
 
 export function eventRoutes(deps: EventRoutesDeps) {
+  const ingest = new IngestBatcher(deps)
   return new Elysia({ name: 'events' }).post(
     '/v1/events',
     async ({ request, set }) => {
@@ -55,7 +56,7 @@ export function eventRoutes(deps: EventRoutesDeps) {
           raw,
         )
         body = parseJson(raw)
-        const answer = await ingestEvent(deps, webhookId, raw, body)
+        const answer = await ingest.submit(webhookId, raw, body)
         deps.onReceived?.(body, answer)
         set.status = answer.status
         return answer.body

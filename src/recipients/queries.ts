@@ -2,7 +2,7 @@
 // upserts it; user.deleted erases it.
 
 import { eq, inArray, sql } from 'drizzle-orm'
-import type { Executor } from '../db/client.ts'
+import { rows, type Executor } from '../db/client.ts'
 import { recipients } from '../db/schema/index.ts'
 import type { UserInput } from '../events/model.ts'
 
@@ -22,32 +22,35 @@ export async function upsertRecipients(db: Executor, users: readonly UserInput[]
   return ids
 }
 
-/** Users per statement: 5 parameters each, far below Postgres's 65,535 bind parameters. */
+/** Users per statement: bounds one statement's locks and its jsonb parameter. */
 const UPSERT_CHUNK = 1000
 
+/** One statement whose text is the same for any number of users (a jsonb parameter): see outbox insertMessages. */
 function upsertChunk(db: Executor, entries: [string, UserInput][]) {
-  return db
-    .insert(recipients)
-    .values(
-      entries.map(([lmsUserId, user]) => ({
-        lmsUserId,
-        email: user.email,
-        name: user.name ?? null,
-        locale: user.locale ?? null,
-        timezone: user.timezone ?? null,
-      })),
-    )
-    .onConflictDoUpdate({
-      target: recipients.lmsUserId,
-      set: {
-        email: sql`excluded.email`,
-        name: sql`coalesce(excluded.name, ${recipients.name})`,
-        locale: sql`coalesce(excluded.locale, ${recipients.locale})`,
-        timezone: sql`coalesce(excluded.timezone, ${recipients.timezone})`,
-        updatedAt: sql`now()`,
-      },
-    })
-    .returning({ id: recipients.id, lmsUserId: recipients.lmsUserId })
+  const input = entries.map(([lmsUserId, user]) => ({
+    lms_user_id: lmsUserId,
+    email: user.email,
+    name: user.name ?? null,
+    locale: user.locale ?? null,
+    timezone: user.timezone ?? null,
+  }))
+  return rows<{ id: string; lmsUserId: string }>(
+    db,
+    sql`insert into ${recipients} (lms_user_id, email, name, locale, timezone)
+        select lms_user_id, email, name, locale, timezone
+        -- In the sorted order upsertRecipients gave: two batches lock shared rows alike and cannot deadlock.
+        from rows from (jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+               as (lms_user_id text, email text, name text, locale text, timezone text))
+             with ordinality as x(lms_user_id, email, name, locale, timezone, n)
+        order by n
+        on conflict (lms_user_id) do update
+        set email = excluded.email,
+            name = coalesce(excluded.name, ${recipients}.name),
+            locale = coalesce(excluded.locale, ${recipients}.locale),
+            timezone = coalesce(excluded.timezone, ${recipients}.timezone),
+            updated_at = now()
+        returning id, lms_user_id as "lmsUserId"`,
+  )
 }
 
 export async function findRecipientId(db: Executor, lmsUserId: string): Promise<string | undefined> {
