@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts'
 import { TransportError, type OutgoingMail, type SendResult, type Transport } from '../transport/types.ts'
 import { addSuppression } from '../preferences/queries.ts'
 import { retryDelay, type RetryPolicy } from './backoff.ts'
+import type { SendSlots } from './slots.ts'
 import { permanentReason } from './failure.ts'
 import { recordInterrupted, settle, type AttemptRecord, type ClaimedMessage, type Settlement } from './queries.ts'
 
@@ -72,6 +73,8 @@ export interface DeliveryDeps {
   mailFrom: string
   maxAttempts: number
   retry: RetryPolicy
+  /** Bounds the sends in flight (the worker's); unbounded without. */
+  slots?: { slots: SendSlots; waitMs: number }
   /** Extra headers per message (List-Unsubscribe comes from the preferences module). */
   headersFor?(message: ClaimedMessage): Record<string, string>
   /** Told about every try at a transport, for the send metrics. */
@@ -172,11 +175,19 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
   const sendStart = performance.now()
   const attempted = (outcome: 'sent' | TransportError['kind'], via: string | undefined, code: string | undefined) =>
     deps.onAttempt?.({ transport: via ?? transport.name, outcome, code: code ?? null, durationMs: performance.now() - sendStart })
+  if (deps.slots && !(await deps.slots.slots.acquire(deps.slots.waitMs))) {
+    // Every slot stayed busy (a stalling server): back to the queue unsent, the attempt given back.
+    log.warn('no send slot came free in time; message requeued', { messageId: message.id })
+    const requeued = await deps.settle({ ...claim, state: 'retrying', reason: 'worker_busy', runAt: new Date(), giveBack: true })
+    return requeued ? 'retrying' : 'lost-lease'
+  }
   let result: SendResult
   try {
     result = await transport.send(mail)
   } catch (error) {
     return failed(error)
+  } finally {
+    deps.slots?.slots.release()
   }
   // Outside the try: a database error now must not pass for a failed send (it went out) and queue a retry.
   // It propagates instead; the row keeps its lease, and a takeover sends it again with the same Message-ID.

@@ -1,5 +1,6 @@
-// The in-process outbox worker. It claims due rows in batches of at most
-// its free slots, delivers up to `concurrency` at once, and sleeps until
+// The in-process outbox worker. It claims due rows in batches while its
+// claim window has room, sends up to `concurrency` at once, settles what
+// finished in group-committed batches (settle.ts), and sleeps until
 // something can have changed: a NOTIFY from an ingest, a delivery finishing,
 // or the poll timer (the safety net for a missed NOTIFY and for scheduled
 // rows coming due). stop() stops claiming and waits for what is in flight.
@@ -9,9 +10,19 @@ import { randomBytes } from 'node:crypto'
 import type { Database } from '../db/client.ts'
 import { deliver, hold, type DeliveryDeps, type DeliveryOutcome, type Gate, type GateDecision } from './deliver.ts'
 import { SettleBatcher } from './settle.ts'
+import { SendSlots } from './slots.ts'
 import { claimDue, OUTBOX_CHANNEL, type ClaimedMessage } from './queries.ts'
 
-export interface WorkerOptions extends Omit<DeliveryDeps, 'db' | 'settle'> {
+/**
+ * Messages claimed and not yet settled, at most, whatever WORKER_CONCURRENCY
+ * allows to be sending. A claim takes up to half of it, so one batch is
+ * claimed and gated while the one before is rendered, sent and settled.
+ * Claiming only as many as could be sent at once (16) kept a worker with
+ * the null transport at a third of the rate this window gives.
+ */
+const CLAIM_WINDOW = 100
+
+export interface WorkerOptions extends Omit<DeliveryDeps, 'db' | 'settle' | 'slots'> {
   database: Database
   /** The preference check; without one every message is sent. */
   gate?: Gate
@@ -33,9 +44,13 @@ export class OutboxWorker {
   private woken = false
   private unlisten: (() => Promise<void>) | null = null
   private readonly settler: SettleBatcher
+  private readonly slots: SendSlots
+  private readonly window: number
 
   constructor(private readonly options: WorkerOptions) {
     this.settler = new SettleBatcher(options.database.db)
+    this.slots = new SendSlots(options.concurrency)
+    this.window = Math.max(CLAIM_WINDOW, options.concurrency)
   }
 
   get inFlight(): number {
@@ -80,12 +95,10 @@ export class OutboxWorker {
   }
 
   private async loop(): Promise<void> {
-    const { database, concurrency, leaseMs, log } = this.options
+    const { database, leaseMs, log } = this.options
     const pollMs = this.options.pollMs ?? 1000
     while (this.running) {
-      // At most half the slots per claim: one batch is claimed and gated
-      // while the one before it is rendered, sent and settled.
-      const free = Math.min(concurrency - this.inflight.size, Math.ceil(concurrency / 2))
+      const free = Math.min(this.window - this.inflight.size, Math.ceil(this.window / 2))
       if (free > 0) {
         this.woken = false
         let claimed: Awaited<ReturnType<typeof claimDue>> = []
@@ -107,6 +120,8 @@ export class OutboxWorker {
   private dispatch(claimed: ClaimedMessage[]): void {
     const db = this.options.database.db
     const settle = (item: Parameters<SettleBatcher['settle']>[0]) => this.settler.settle(item)
+    // A third of the lease for a slot: time left to send and to record the attempt before anyone may take the message over.
+    const slots = { slots: this.slots, waitMs: Math.floor(this.options.leaseMs / 3) }
     const decisions = this.options.gate ? this.options.gate.decide(claimed) : Promise.resolve(new Map<string, GateDecision>())
     for (const message of claimed) {
       this.track(
@@ -114,7 +129,7 @@ export class OutboxWorker {
         decisions.then((byId) => {
           const decision = byId.get(message.id) ?? { action: 'send' }
           return decision.action === 'send'
-            ? deliver({ ...this.options, db, settle }, message, this.owner)
+            ? deliver({ ...this.options, db, settle, slots }, message, this.owner)
             : hold(settle, message, this.owner, decision)
         }),
       )

@@ -72,6 +72,10 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport {
     // connections would sit idle, fewer would queue sends inside nodemailer
     // while their lease runs.
     maxConnections: options.maxConnections ?? options.concurrency,
+    // nodemailer's default, 100 messages, then a new connection: against a
+    // local server that is a fresh TCP + EHLO every 100 sends per connection.
+    // Servers that want fewer per connection close it, and the pool reconnects.
+    maxMessages: 1000,
     // nodemailer silently resends a message whose connection dropped; the
     // outbox retries on its own and records each attempt, so allow one quiet
     // retry only, for a pooled connection the server closed while idle.

@@ -5,6 +5,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { messages } from '../../src/db/schema/index.ts'
+import { createLogger } from '../../src/log.ts'
 import { claimDue, markSent } from '../../src/outbox/queries.ts'
 import { allMessages, attemptsOf, eventually } from '../support/outbox.ts'
 import { startTestService, type TestService } from '../support/service.ts'
@@ -202,4 +203,35 @@ describe('outbox delivery over SMTP', () => {
       await testDb.drop()
     }
   }, 60_000)
+})
+
+describe('send slots', () => {
+  test('a stalled server holds the only slot: the waiting message goes back to the queue unsent, then is sent once', async () => {
+    const lines: string[] = []
+    const log = createLogger('warn', {}, (line) => lines.push(line))
+    // LEASE_MS 1500: a third of it (500 ms) is how long a claimed message may wait for a slot;
+    // the stalled send itself gives up at two thirds (990 ms) and is retried.
+    const t = await startTestService(
+      { MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url, WORKER_CONCURRENCY: '1', LEASE_MS: '1500' },
+      { log },
+    )
+    running.push(t)
+    sink.hangNext(1)
+    await t.post('password_reset.requested', reset('slot-1'))
+    await t.post('password_reset.requested', reset('slot-2'))
+    const received = await sink.waitFor(2, 15_000)
+    expect(received.map((m) => m.envelope.to[0]).sort()).toEqual(['slot-1@learner.test', 'slot-2@learner.test'])
+    expect(lines.some((line) => line.includes('no send slot came free in time'))).toBe(true)
+    const rows = await eventually(async () => {
+      const all = await allMessages(t.service.database.db)
+      return all.every((m) => m.state === 'sent') && all
+    })
+    // The requeue gave its attempt back: only real tries count.
+    for (const row of rows) {
+      const attempts = await attemptsOf(t.service.database.db, row.id)
+      expect(row.attempts).toBe(attempts.length)
+    }
+    await Bun.sleep(200)
+    expect(sink.messages.length).toBe(2)
+  })
 })
