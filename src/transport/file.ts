@@ -10,8 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import nodemailer from 'nodemailer'
-import { mailOptions } from './message.ts'
+import { buildMessage } from './mime.ts'
 import { TransportError, type OutgoingMail, type SendResult, type Transport } from './types.ts'
 
 /** Where the file transport writes, given DATA_DIR. The admin mail browser reads the same place. */
@@ -26,23 +25,12 @@ export interface FileTransportOptions {
 
 export function createFileTransport(options: FileTransportOptions): Transport {
   const { dir } = options
-  // CRLF line ends: what RFC 5322 requires and what SMTP would put on the wire.
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' })
-
-  async function build(mail: OutgoingMail): Promise<Buffer> {
-    try {
-      const info = await composer.sendMail(mailOptions(mail))
-      return info.message as Buffer
-    } catch (error) {
-      // Composing is deterministic: a message that cannot be built now never will be.
-      throw new TransportError('permanent', `could not build the message: ${(error as Error).message}`, 'EMESSAGE')
-    }
-  }
 
   return {
     name: 'file',
     async send(mail: OutgoingMail): Promise<SendResult> {
-      const eml = await build(mail)
+      // The same bytes an SMTP server or SES would get; a header with a line break throws a permanent TransportError.
+      const eml = buildMessage(mail).raw
       const name = `${new Date().toISOString().replace(/:/g, '-')}_${fileId(mail.messageId)}.eml`
       const path = join(dir, name)
       const temp = join(dir, `.${name}.${randomUUID()}.part`)

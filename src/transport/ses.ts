@@ -1,5 +1,5 @@
 // Amazon SES through the v2 API. The message goes as raw MIME (Content.Raw),
-// composed by the same nodemailer path as the file and SMTP transports, so
+// built by the same code as the file and SMTP transports (mime.ts), so
 // List-Unsubscribe, List-Unsubscribe-Post and our X- headers reach SES
 // byte for byte. The Simple form would have SES compose the message and
 // accept only the headers it allows there.
@@ -15,8 +15,7 @@
 // what SES said.
 
 import { SESv2Client, SendEmailCommand, type SendEmailCommandInput } from '@aws-sdk/client-sesv2'
-import nodemailer from 'nodemailer'
-import { mailOptions } from './message.ts'
+import { buildMessage } from './mime.ts'
 import { TransportError, type OutgoingMail, type SendResult, type Transport } from './types.ts'
 
 export interface SesTransportOptions {
@@ -70,24 +69,11 @@ export function createSesTransport(options: SesTransportOptions): Transport {
       throwOnRequestTimeout: true,
     },
   })
-  // CRLF line ends, as SES expects of raw MIME and as the file transport writes.
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' })
-
-  async function build(mail: OutgoingMail): Promise<Buffer> {
-    // mailOptions throws a permanent TransportError for a header with a line break; let it through as is.
-    const input = mailOptions(mail)
-    try {
-      const info = await composer.sendMail(input)
-      return info.message as Buffer
-    } catch (error) {
-      throw new TransportError('permanent', `could not build the message: ${(error as Error).message}`, 'EMESSAGE')
-    }
-  }
-
   return {
     name: 'ses',
     async send(mail: OutgoingMail): Promise<SendResult> {
-      const raw = await build(mail)
+      // CRLF line ends, as SES expects of raw MIME; a header with a line break throws a permanent TransportError.
+      const { raw } = buildMessage(mail)
       const input: SendEmailCommandInput = {
         // The To header may carry a display name in any script; SES wants the bare address for the envelope.
         Destination: { ToAddresses: [mail.to.address] },

@@ -7,7 +7,7 @@
 // error message, and nodemailer's own logger stays off.
 
 import nodemailer, { type NodemailerError, type SMTPPoolOptions } from 'nodemailer'
-import { mailOptions } from './message.ts'
+import { buildMessage } from './mime.ts'
 import { TransportError, type OutgoingMail, type SendResult, type Transport } from './types.ts'
 
 export interface SmtpTransportOptions {
@@ -99,7 +99,13 @@ export function createSmtpTransport(options: SmtpTransportOptions): Transport {
       try {
         // A server that trickles its replies resets the socket timeout on
         // every byte; this deadline bounds the send as a whole.
-        const info = await pool.sendMail({ ...mailOptions(mail), signal: AbortSignal.timeout(context.sendTimeoutMs) })
+        // Built here, sent as is: nodemailer only carries the bytes (see mime.ts for why).
+        const message = buildMessage(mail)
+        const info = await pool.sendMail({
+          envelope: { from: message.from, to: [message.to] },
+          raw: message.raw,
+          signal: AbortSignal.timeout(context.sendTimeoutMs),
+        })
         return { code: /^\d{3}/.exec(info.response)?.[0] ?? '250', response: info.response }
       } catch (error) {
         throw classifySmtpError(error, context)
