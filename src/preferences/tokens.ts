@@ -84,6 +84,8 @@ export class TokenSigner {
 
   /** The base64url payload of a token whose MAC is right, or null. */
   private checked(purpose: TokenPurpose | DataPurpose, token: string, maxLength: number): string | null {
+    // Elysia hands over null for a path segment that is not valid percent-encoding (`/u/%FF`).
+    if (typeof token !== 'string') return null
     const parts = token.split('.')
     if (parts.length !== 3 || token.length > maxLength) return null
     const [kid, payload, signature] = parts as [string, string, string]

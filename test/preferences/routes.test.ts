@@ -115,6 +115,7 @@ describe('security: bad tokens', () => {
       'a recipient that does not exist': prefsToken(randomUUID()),
       garbage: 'not-a-token',
       'very long': 'x'.repeat(400),
+      'not valid percent-encoding': '%FF',
     }
     const unsubscribeCases: Record<string, string> = {
       'a changed byte': changeOneByte(unsubToken(ids.ada!, 'discussions')),
@@ -125,6 +126,7 @@ describe('security: bad tokens', () => {
       'a recipient that does not exist': unsubToken(randomUUID(), 'discussions'),
       'a category learners do not control': unsubToken(ids.ada!, 'admin'),
       garbage: 'a.b.c',
+      'not valid percent-encoding': '%FF',
     }
     const before = await learnerState(ids.ada!)
     const reference = await get('/u/nothing')
@@ -133,7 +135,7 @@ describe('security: bad tokens', () => {
     expect(referenceBody).toContain('<!doctype html>')
     expectPageHeaders(reference)
 
-    expect(Object.keys(preferenceCases).length + Object.keys(unsubscribeCases).length).toBe(16)
+    expect(Object.keys(preferenceCases).length + Object.keys(unsubscribeCases).length).toBe(18)
     const answers: { label: string; token: string; response: Response }[] = []
     for (const [label, token] of Object.entries(preferenceCases)) {
       answers.push({ label: `GET /preferences: ${label}`, token, response: await get(`/preferences/${token}`) })
