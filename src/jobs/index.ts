@@ -34,7 +34,10 @@ export const HOUSEKEEPING_SCHEDULE = '17 * * * *'
 /** Every quarter hour: an experiment needs hundreds of sends to move, so checking more often changes nothing. */
 export const EXPERIMENTS_SCHEDULE = '*/15 * * * *'
 
-export type JobName = 'digests' | 'health' | 'housekeeping' | 'experiments'
+/** Every ten seconds: a native event waiting for an LMS lookup is retried within its backoff plus this. */
+export const ADAPTERS_SCHEDULE = '*/10 * * * * *'
+
+export type JobName = 'digests' | 'health' | 'housekeeping' | 'experiments' | 'adapters'
 
 export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   database: Database
@@ -46,6 +49,8 @@ export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   schedule: boolean
   /** The experiments the templates declare now (admin edits included). */
   experiments: () => readonly DeclaredExperiment[]
+  /** Native LMS events waiting in `enriching` (src/adapters). */
+  adapters?: { retryDue(now: Date): Promise<Record<string, unknown>>; lockKey: number }
 }
 
 export interface Jobs {
@@ -89,6 +94,9 @@ export function startJobs(deps: JobsDeps): Jobs {
       lockKey: HOUSEKEEPING_JOB_LOCK,
       run: async (now) => ({ ...(await runHousekeeping({ db, retentionDays: deps.retentionDays }, now)) }),
     },
+    ...(deps.adapters
+      ? [{ name: 'adapters', pattern: ADAPTERS_SCHEDULE, lockKey: deps.adapters.lockKey, run: (now: Date) => deps.adapters!.retryDue(now) }]
+      : []),
   ])
   if (deps.schedule) scheduler.start()
   return {

@@ -12,6 +12,7 @@ export const ADMIN_NAV = [
   { href: '/admin/templates', label: 'Templates' },
   { href: '/admin/experiments', label: 'Experiments' },
   { href: '/admin/analytics', label: 'Analytics' },
+  { href: '/admin/adapters', label: 'Adapters' },
   { href: '/admin/recipients', label: 'Recipients' },
   { href: '/admin/settings', label: 'Settings' },
 ] as const
