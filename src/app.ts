@@ -2,7 +2,14 @@
 // renderer. Handlers throw AppError; this turns it into a JSON answer.
 
 import { Elysia } from 'elysia'
+import { apiDocsRoutes } from './api/docs.tsx'
+import { apiRoutes, type ApiRoutesDeps } from './api/routes.ts'
+import { addressLimit } from './limits/address.ts'
+import type { Rate } from './limits/token-bucket.ts'
+import { adapterAdminRoutes } from './admin/adapters.tsx'
 import { adminRoutes, type AdminDeps } from './admin/index.ts'
+import type { AdapterPipeline } from './adapters/pipeline.ts'
+import { adapterRoutes } from './adapters/routes.ts'
 import { assetRoutes, loadAssets } from './assets/routes.ts'
 import type { Database } from './db/client.ts'
 import { AppError } from './errors.ts'
@@ -25,6 +32,10 @@ export interface AppDeps {
   metrics: MetricsRoutesDeps
   /** The open pixel and tracked links in emails. */
   tracking: TrackingRoutesDeps
+  /** Native LMS events in (POST /v1/adapters/…), and their admin page. */
+  adapters: AdapterPipeline
+  /** The management API (API keys), its OpenAPI document, and the per-address limit on /v1. */
+  api: ApiRoutesDeps & { publicUrl: string; perAddress: Rate | null }
   log: Logger
 }
 
@@ -51,14 +62,19 @@ export function createApp(deps: AppDeps) {
     .get('/robots.txt', () => new Response(Bun.file(new URL('../public/robots.txt', import.meta.url)), {
       headers: { 'content-type': 'text/plain; charset=utf-8' },
     }))
+    .use(addressLimit(deps.api.perAddress))
     .use(healthRoutes(deps.database))
     .use(metricsRoutes(deps.metrics))
     .use(eventRoutes(deps.events))
+    .use(apiRoutes(deps.api))
+    .use(apiDocsRoutes(deps.api.publicUrl))
+    .use(adapterRoutes(deps.adapters))
     .use(providerRoutes(deps.providers))
     .use(assetRoutes(assets))
     .use(trackingRoutes(deps.tracking))
     .use(preferenceRoutes({ ...deps.preferences, assets: { css: assets.css.url, htmx: assets.htmx.url } }))
     .use(adminRoutes({ ...deps.admin, assets: { css: assets.css.url, htmx: assets.htmx.url, adminCss: assets.adminCss.url } }))
+    .use(adapterAdminRoutes({ ...deps.admin, assets: { css: assets.css.url, htmx: assets.htmx.url, adminCss: assets.adminCss.url } }, deps.adapters))
 }
 
 export type App = ReturnType<typeof createApp>

@@ -48,6 +48,8 @@ export interface Config {
   adminPassword: string | undefined
   role: Role
   workerConcurrency: number
+  /** Connections to Postgres per process (DATABASE_POOL). */
+  databasePool: number
   maxAttempts: number
   retryBaseMs: number
   retryMaxMs: number
@@ -69,7 +71,15 @@ export interface Config {
   tracking: boolean
   /** Bearer token GET /metrics requires; unset leaves the endpoint open. */
   metricsToken: string | undefined
+  /** Where Canvas publishes the keys that sign its Live Events; the admin's adapter setting wins over it. */
+  canvasJwksUrl: string | undefined
   logLevel: LogLevel
+  /** Requests per API key (RATE_LIMIT_PER_KEY); null: no limit. */
+  rateLimitPerKey: { capacity: number; windowMs: number } | null
+  /** Requests per client address on /v1 (RATE_LIMIT_PER_ADDRESS); null: no limit. */
+  rateLimitPerAddress: { capacity: number; windowMs: number } | null
+  /** Largest request body the HTTP server reads at all (MAX_REQUEST_BYTES). */
+  maxRequestBytes: number
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -216,6 +226,15 @@ function perSecond(env: Env, name: string): number | undefined {
   return value
 }
 
+/** `600/min`, `20/s`, `10000/h` or `off`. */
+function rate(env: Env, name: string, fallback: string): { capacity: number; windowMs: number } | null {
+  const raw = read(env, name) ?? fallback
+  if (raw === 'off') return null
+  const match = /^(\d+)\s*\/\s*(s|min|h)$/.exec(raw)
+  if (!match || Number(match[1]) < 1) throw new ConfigError(name, `expected requests per s, min or h (like 600/min) or off, got "${raw}"`)
+  return { capacity: Number(match[1]), windowMs: { s: 1000, min: 60_000, h: 3_600_000 }[match[2] as 's' | 'min' | 'h'] }
+}
+
 function list(env: Env, name: string): string[] | undefined {
   const raw = read(env, name)
   return raw === undefined ? undefined : raw.split(',').map((part) => part.trim()).filter(Boolean)
@@ -280,6 +299,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     adminPassword: read(env, 'ADMIN_PASSWORD'),
     role: oneOf(env, 'ROLE', ['all', 'api', 'worker'] as const, 'all'),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 16, 1, 1000),
+    // Ingest and the worker write in group-committed batches, so a few
+    // connections keep two cores busy; more would only queue inside Postgres.
+    databasePool: integer(env, 'DATABASE_POOL', 10, 2, 500),
     maxAttempts: integer(env, 'MAX_ATTEMPTS', 8, 1, 100),
     retryBaseMs,
     retryMaxMs,
@@ -293,6 +315,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 1, 36_500),
     tracking: oneOf(env, 'TRACKING', ['on', 'off'] as const, 'on') === 'on',
     metricsToken: read(env, 'METRICS_TOKEN'),
+    canvasJwksUrl: url(env, 'CANVAS_JWKS_URL', ['https:', 'http:']),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    rateLimitPerKey: rate(env, 'RATE_LIMIT_PER_KEY', '600/min'),
+    rateLimitPerAddress: rate(env, 'RATE_LIMIT_PER_ADDRESS', '1000/s'),
+    // Above the webhook's own 256 KiB (which answers its 413 itself) and an admin's largest template form.
+    maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', 4 * 1024 * 1024, 64 * 1024),
   })
 }

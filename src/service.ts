@@ -5,6 +5,8 @@
 
 import { fileURLToPath } from 'node:url'
 import { AdminAuth, ensureFirstAdmin } from './admin/auth.ts'
+import { AdapterPipeline } from './adapters/pipeline.ts'
+import { ADAPTERS_JOB_LOCK } from './adapters/queries.ts'
 import { createApp, type App } from './app.ts'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
@@ -45,6 +47,8 @@ export interface Service {
   experiments: ExperimentDecisions
   transport: TransportRouter
   app: App
+  /** Native LMS events (Canvas, Moodle, Open edX): stored, enriched, mapped. */
+  adapters: AdapterPipeline
   /** What GET /metrics shows; the outbox and the events route feed it. */
   metrics: Metrics
   /** Present unless ROLE=api. */
@@ -88,7 +92,7 @@ export function mailFromDomain(mailFrom: string): string {
 }
 
 export async function startService(config: Readonly<Config>, log: Logger, options: StartOptions = {}): Promise<Service> {
-  const database = options.database ?? (await openDatabase({ ...config, poolSize: config.workerConcurrency + 10 }))
+  const database = options.database ?? (await openDatabase({ ...config, poolSize: config.databasePool }))
   log.info('database open', { driver: database.driver })
 
   await applyMigrations(database)
@@ -198,8 +202,11 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     },
   }
 
+  const adapters = new AdapterPipeline({ db: database.db, ingest, log, retry: config, retentionDays: config.retentionDays, canvasJwksUrl: config.canvasJwksUrl })
+
   const metrics = new Metrics(database.db, log.child({ component: 'metrics' }))
   const app = createApp({
+    adapters,
     database,
     log,
     metrics: { metrics, token: config.metricsToken },
@@ -218,6 +225,14 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
     tracking: { db: database.db, signer, policy: tracking, log: log.child({ component: 'tracking' }) },
+    api: {
+      db: database.db,
+      addressSecret: secrets.appSecret,
+      perKey: config.rateLimitPerKey,
+      perAddress: config.rateLimitPerAddress,
+      publicUrl: config.publicUrl,
+      log: log.child({ component: 'api' }),
+    },
     admin: {
       auth: new AdminAuth(database.db, config.publicUrl),
       siteName: context.siteName,
@@ -241,7 +256,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       renderer,
       gate: chainGates(
         reminderGate(database.db),
-        preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours }),
+        preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours, addressSecret: secrets.appSecret }),
       ),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       onAttempt: metrics.attempt,
@@ -268,6 +283,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       retentionDays: config.retentionDays,
       experiments: () => templates.experiments(),
       schedule: options.schedule ?? true,
+      adapters: { retryDue: async (now) => ({ ...(await adapters.retryDue(now)) }), lockKey: ADAPTERS_JOB_LOCK },
       health: {
         thresholds: { ...DEFAULT_HEALTH_THRESHOLDS, deadLetters: config.deadLetterAlert },
         raise: (alert, webhookId) => raiseOwnAlert(ingest, alert, webhookId),
@@ -278,7 +294,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
 
   let port: number | null = null
   if (options.listen !== false && config.role !== 'worker') {
-    app.listen({ port: config.port, hostname: '0.0.0.0' })
+    app.listen({ port: config.port, hostname: '0.0.0.0', maxRequestBodySize: config.maxRequestBytes })
     port = app.server?.port ?? null
     log.info('listening', { port, publicUrl: config.publicUrl })
     if (!config.metricsToken) log.warn('METRICS_TOKEN not set: GET /metrics is open to anyone who can reach this port')
@@ -293,6 +309,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     experiments,
     transport,
     app,
+    adapters,
     metrics,
     worker,
     jobs,

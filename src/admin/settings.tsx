@@ -6,6 +6,8 @@
 //   POST /admin/settings/brand                       the emails' name, logo, colours, font and address (contrast-checked), or the defaults
 //   POST /admin/settings/test-email                  send a test through the active transport
 //   POST /admin/settings/webhook-secret/rotate       new secret (shown once), old one kept for an overlap
+//   POST /admin/settings/api-keys                    a new management API key (shown once)
+//   POST /admin/settings/api-keys/:id/revoke         revoke one (it stops working at once)
 //   GET  /admin/settings/mailbox                     the file transport's .eml files, newest first
 //   GET  /admin/settings/mailbox/:name               one message: headers, text part, HTML in a sandboxed frame
 //   GET  /admin/settings/mailbox/:name/html          that HTML, under CSP `sandbox`
@@ -35,10 +37,15 @@ import { withoutTracking } from '../tracking/apply.ts'
 import { mailDirectory } from '../transport/file.ts'
 import { TransportError } from '../transport/types.ts'
 import type { AdminSession } from './auth.ts'
-import { adminGuard, html, signedIn, type AdminDeps } from './http.ts'
+import { adminGuard, html, redirect, signedIn, type AdminDeps } from './http.ts'
 import { listMailbox, parseEml, readMailboxFile } from './mailbox.ts'
 import { adminNotFound, PAGE_SIZE, pageNumber } from './people.tsx'
 import { recordAudit } from './queries.ts'
+import { CsrfField } from '../../views/admin/layout.tsx'
+import { when } from '../../views/admin/people.tsx'
+import { newKey } from '../api/keys.ts'
+import { insertApiKey, listApiKeys, revokeApiKey } from '../api/queries.ts'
+import type { ApiKey } from '../db/schema/index.ts'
 
 /** The host of MAIL_FROM, for the test email's Message-ID (as service.ts mints them). */
 function fromDomain(mailFrom: string): string {
@@ -110,6 +117,104 @@ const alertForm = t.Object({
   _csrf: t.Optional(t.String()),
 })
 
+interface ApiKeysPanelProps {
+  csrfToken: string
+  keys: readonly ApiKey[]
+  /** Only in the answer to a creation: the one time a key is shown. */
+  newKey?: { name: string; key: string } | undefined
+  error?: string | undefined
+}
+
+export function ApiKeysPanel({ csrfToken, keys, newKey, error }: ApiKeysPanelProps): JSX.Element {
+  return (
+    <section id="api-keys-panel" class="card" aria-labelledby="api-keys-heading" tabindex="-1">
+      <h2 id="api-keys-heading">API keys</h2>
+      <p class="hint">
+        Keys for the management API (<a href="/docs/api">documentation</a>): sent as <code>Authorization: Bearer …</code>.
+        Only a hash is kept, so a key is shown once, when it is made.
+      </p>
+      {newKey ? (
+        <div class="secret-once" role="status">
+          <p>
+            <strong>
+              The new key “<span safe>{newKey.name}</span>”.
+            </strong>{' '}
+            Copy it now: it will not be shown again.
+          </p>
+          <label for="new-api-key">New API key</label>
+          <input id="new-api-key" class="secret" readonly value={newKey.key} autofocus />
+        </div>
+      ) : (
+        ''
+      )}
+      {keys.length === 0 ? (
+        <p>No API keys yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">name</th>
+              <th scope="col">starts with</th>
+              <th scope="col">made</th>
+              <th scope="col">last used</th>
+              <th scope="col">state</th>
+            </tr>
+          </thead>
+          <tbody>
+            {keys.map((key) => (
+              <tr>
+                <td safe>{key.name}</td>
+                <td>
+                  <code safe>{`${key.prefix}…`}</code>
+                </td>
+                <td safe>{`${when(key.createdAt)}${key.createdBy ? ` by ${key.createdBy}` : ''}`}</td>
+                <td safe>{`${key.lastUsedAt ? when(key.lastUsedAt) : 'never'}`}</td>
+                <td>
+                  {key.revokedAt ? (
+                    <span safe>{`revoked ${when(key.revokedAt)}`}</span>
+                  ) : (
+                    <form method="post" action={`/admin/settings/api-keys/${encodeURIComponent(key.id)}/revoke`}>
+                      <CsrfField token={csrfToken} />
+                      <button type="submit" class="danger" aria-label={`Revoke the key ${key.name}`}>
+                        Revoke
+                      </button>
+                    </form>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form method="post" action="/admin/settings/api-keys" class="stacked">
+        <CsrfField token={csrfToken} />
+        <label for="api-key-name">Name (what uses it)</label>
+        <input id="api-key-name" name="name" required maxlength="100" />
+        <button type="submit">Make a new key</button>
+      </form>
+      {error ? (
+        <p class="error" role="alert" safe>
+          {error}
+        </p>
+      ) : (
+        ''
+      )}
+    </section>
+  )
+}
+
+/**
+ * The settings view has no slot for this panel yet, so it goes in before
+ * the mailbox panel, with its entry in the section list.
+ */
+function withApiKeysPanel(settings: JSX.Element, panel: JSX.Element): JSX.Element {
+  const page = settings as string
+  const at = page.indexOf('<section id="mailbox-panel"')
+  const toc = '<li><a href="/admin/settings/mailbox">Mailbox</a></li>'
+  if (at < 0) return page
+  return (page.slice(0, at) + (panel as string) + page.slice(at)).replace(toc, `<li><a href="#api-keys-panel">API keys</a></li>${toc}`)
+}
+
 export function settingsRoutes(deps: AdminDeps) {
   const { db, config } = deps
   const store = deps.secrets.webhook
@@ -154,8 +259,18 @@ export function settingsRoutes(deps: AdminDeps) {
     return props
   }
 
-  async function page(session: AdminSession, extra: Partial<SettingsProps> = {}, status = 200): Promise<Response> {
-    return html(<SettingsPage {...await propsFor(session, extra)} />, status)
+  async function page(
+    session: AdminSession,
+    extra: Partial<SettingsProps> = {},
+    status = 200,
+    keys: Omit<ApiKeysPanelProps, 'csrfToken' | 'keys'> = {},
+  ): Promise<Response> {
+    return settingsHtml(await propsFor(session, extra), status, keys)
+  }
+
+  async function settingsHtml(props: SettingsProps, status = 200, keys: Omit<ApiKeysPanelProps, 'csrfToken' | 'keys'> = {}): Promise<Response> {
+    const panel = <ApiKeysPanel csrfToken={props.csrfToken} keys={await listApiKeys(db)} {...keys} />
+    return html(withApiKeysPanel(<SettingsPage {...props} />, panel), status)
   }
 
   const audit = (session: AdminSession, action: string, target: string | undefined, detail: Record<string, unknown>) =>
@@ -333,9 +448,35 @@ export function settingsRoutes(deps: AdminDeps) {
         })
         // Shown in this one response only; the page is never cached (ADMIN_HEADERS: no-store).
         const props = await propsFor(admin)
-        return html(<SettingsPage {...props} webhook={{ ...props.webhook, newSecret: secret }} />)
+        return settingsHtml({ ...props, webhook: { ...props.webhook, newSecret: secret } })
       },
       { body: t.Object({ overlap_hours: t.Optional(t.String({ maxLength: 5 })), _csrf: t.Optional(t.String()) }) },
+    )
+    .post(
+      '/admin/settings/api-keys',
+      async ({ session, body }) => {
+        const admin = signedIn(session)
+        const name = (body.name ?? '').trim()
+        if (!name) return page(admin, {}, 422, { error: 'Give the key a name: what will use it.' })
+        const made = newKey()
+        const id = await insertApiKey(db, { name, keyHash: made.hash, prefix: made.prefix, createdBy: admin.email })
+        await audit(admin, 'settings.api_key.create', id, { name, prefix: made.prefix })
+        // Shown in this one response only; the page is never cached (ADMIN_HEADERS: no-store).
+        return page(admin, {}, 200, { newKey: { name, key: made.key } })
+      },
+      { body: t.Object({ name: t.Optional(t.String({ maxLength: 100 })), _csrf: t.Optional(t.String()) }) },
+    )
+    .post(
+      '/admin/settings/api-keys/:id/revoke',
+      async ({ session, params }) => {
+        const admin = signedIn(session)
+        const name = /^[0-9a-f-]{36}$/i.test(params.id) ? await revokeApiKey(db, params.id) : null
+        if (name === null) return page(admin, {}, 404, { error: 'No such key.' })
+        await audit(admin, 'settings.api_key.revoke', params.id, { name })
+        // Nothing to show once: back to the page, so a reload does not post again.
+        return redirect('/admin/settings#api-keys-panel')
+      },
+      { body: t.Object({ _csrf: t.Optional(t.String()) }) },
     )
     .get('/admin/settings/mailbox', async ({ session, query }) => {
       const admin = signedIn(session)

@@ -154,8 +154,71 @@ export function describe(check: TypeCheck<TSchema>, value: unknown, prefix: stri
 
 export type Validation = { ok: true; event: IncomingEvent } | { ok: false; message: string; details: ErrorDetail[] }
 
+/**
+ * Deeper than any LMS payload we know of, and far below where Postgres's
+ * jsonb input gives up (PGlite fails at a few thousand levels, and its
+ * failure broke the session for the next requests).
+ */
+export const MAX_DEPTH = 64
+
+/** JSON pointer escaping (RFC 6901), so a hostile key cannot fake a path. */
+const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
+
+/** A path made of hostile keys could be as long as the body; the error echoes only its start (kept short as it is built). */
+const shortPath = (path: string) => (path.length > 300 ? `${path.slice(0, 300)}…` : path || '/')
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * What the schemas cannot see but the database would refuse with a 500:
+ * nesting past MAX_DEPTH anywhere (extra fields are stored too), NUL
+ * characters and lone surrogates in any key or string (jsonb has no
+ * representation for either). Walks with its own stack: a body nested
+ * tens of thousands deep must not overflow ours.
+ */
+export function unstorable(body: unknown): ErrorDetail | null {
+  const stack: [unknown, string, number][] = [[body, '', 0]]
+  const badText = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text)
+  while (stack.length > 0) {
+    const [value, path, depth] = stack.pop()!
+    if (typeof value === 'string') {
+      if (badText(value)) return { path: path || '/', message: 'contains a NUL character or invalid UTF-16' }
+      continue
+    }
+    if (value === null || typeof value !== 'object') continue
+    if (depth >= MAX_DEPTH) return { path: path || '/', message: `nested deeper than ${MAX_DEPTH} levels` }
+    for (const [key, item] of Object.entries(value)) {
+      const at = shortPath(`${path}/${pointer(key)}`)
+      if (badText(key)) return { path: at, message: 'key contains a NUL character or invalid UTF-16' }
+      stack.push([item, at, depth + 1])
+    }
+  }
+  return null
+}
+
+/**
+ * A learner's name becomes the display name of the To header. Nodemailer
+ * encodes a line break in it as an encoded-word rather than dropping it, so
+ * a mail client decoding the header would see one: names are made one line
+ * here, where every event comes in (the subject is already one line, see
+ * render.ts). A name of nothing but whitespace is as good as none.
+ */
+function singleLineNames(data: unknown): void {
+  const record = data as { user?: unknown; users?: unknown; recipients?: unknown }
+  const users = [record.user, ...(Array.isArray(record.users) ? record.users : []), ...(Array.isArray(record.recipients) ? record.recipients : [])]
+  for (const user of users) {
+    if (!user || typeof user !== 'object' || typeof (user as { name?: unknown }).name !== 'string') continue
+    const named = user as { name?: string }
+    const name = named.name!.replace(/\s+/g, ' ').trim()
+    if (name) named.name = name
+    else delete named.name
+  }
+}
+
 /** Checks a parsed body against the envelope and its type's schema; says every problem found. */
 export function validateEvent(body: unknown): Validation {
+  const unsafe = unstorable(body)
+  if (unsafe) return { ok: false, message: 'the body cannot be stored as sent', details: [unsafe] }
   if (!envelopeCheck.Check(body)) {
     return { ok: false, message: 'the body is not a Belfry event', details: describe(envelopeCheck, body, '') }
   }
@@ -171,6 +234,7 @@ export function validateEvent(body: unknown): Validation {
   if (!check.Check(data)) {
     return { ok: false, message: `data does not match the ${type} schema`, details: describe(check, data, '/data') }
   }
+  singleLineNames(data)
   return {
     ok: true,
     event: { type, data, occurredAt: occurred_at ? new Date(occurred_at) : null } as IncomingEvent,

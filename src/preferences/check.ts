@@ -21,6 +21,8 @@ export type Decision =
 export interface GatePolicy {
   budgetPerDay: number
   quietHours: QuietWindow | null
+  /** APP_SECRET: when given, an address erased with its opt-out kept (see erased.ts) counts as suppressed. */
+  addressSecret?: string
 }
 
 /** What is about to be sent, as the check sees it. */

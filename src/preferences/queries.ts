@@ -96,6 +96,13 @@ export async function addSuppression(db: Executor, email: string, reason: Suppre
     .onConflictDoNothing()
 }
 
+/** Which of these suppression keys (addresses or erased-address HMACs) are on the list: one primary-key lookup each. */
+export async function suppressedKeys(db: Executor, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set()
+  const found = await db.select({ email: suppressions.email }).from(suppressions).where(inArray(suppressions.email, [...new Set(keys)]))
+  return new Set(found.map((row) => row.email))
+}
+
 export async function liftSuppression(db: Executor, email: string): Promise<void> {
   await db.delete(suppressions).where(eq(suppressions.email, email.toLowerCase()))
 }
