@@ -96,13 +96,6 @@ export async function addSuppression(db: Executor, email: string, reason: Suppre
     .onConflictDoNothing()
 }
 
-/** Which of these suppression keys (addresses or erased-address HMACs) are on the list: one primary-key lookup each. */
-export async function suppressedKeys(db: Executor, keys: readonly string[]): Promise<Set<string>> {
-  if (keys.length === 0) return new Set()
-  const found = await db.select({ email: suppressions.email }).from(suppressions).where(inArray(suppressions.email, [...new Set(keys)]))
-  return new Set(found.map((row) => row.email))
-}
-
 export async function liftSuppression(db: Executor, email: string): Promise<void> {
   await db.delete(suppressions).where(eq(suppressions.email, email.toLowerCase()))
 }
@@ -131,13 +124,20 @@ export interface GateSubject {
 }
 
 /**
- * One round trip per claimed batch. Each subquery is an index lookup
- * (preferences and course_mutes by primary key, suppressions by email,
+ * One round trip per claimed batch, erased addresses' opt-outs included
+ * (the HMAC is computed here: PGlite has no pgcrypto). Each subquery is an
+ * index lookup (preferences and course_mutes by primary key, suppressions by email,
  * messages_budget_idx for the count).
  */
-export async function loadGateFacts(db: Executor, batch: readonly GateSubject[]): Promise<Map<string, GateFacts>> {
+export async function loadGateFacts(
+  db: Executor,
+  batch: readonly GateSubject[],
+  /** An erased person's address as the suppression list keeps it (erased.ts); without it only plain entries count. */
+  erasedKeyOf?: (address: string) => string,
+): Promise<Map<string, GateFacts>> {
   if (batch.length === 0) return new Map()
-  const ids = batch.map((m) => m.id)
+  // One jsonb parameter carries the batch: its ids and, per address, the erased-address key to look for.
+  const input = batch.map((m) => ({ id: m.id, erased_key: erasedKeyOf?.(m.toAddress) ?? null }))
   const found = await rows<{
     id: string
     frequency: Frequency | null
@@ -155,7 +155,7 @@ export async function loadGateFacts(db: Executor, batch: readonly GateSubject[])
                select 1 from course_mutes cm where cm.recipient_id = m.recipient_id and cm.course_id = m.course_id
              )) as muted,
              (r.unsubscribed_at is not null) as unsubscribed,
-             exists (select 1 from suppressions s where s.email = lower(m.to_address)) as suppressed,
+             exists (select 1 from suppressions s where s.email in (lower(m.to_address), x.erased_key)) as suppressed,
              r.timezone as time_zone,
              case when m.course_id is null or m.recipient_id is null then 0 else (
                select count(*)::int from messages o
@@ -167,13 +167,10 @@ export async function loadGateFacts(db: Executor, batch: readonly GateSubject[])
                  and ((o.state = 'sent' and o.sent_at > now() - interval '24 hours')
                    or (o.state = 'sending' and (o.created_at, o.id) < (m.created_at, m.id)))
              ) end as budget_used
-      from messages m
+      from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id uuid, erased_key text)
+      join messages m on m.id = x.id
       left join recipients r on r.id = m.recipient_id
-      left join preferences p on p.recipient_id = m.recipient_id and p.category = m.category
-      where m.id in (${sql.join(
-        ids.map((id) => sql`${id}::uuid`),
-        sql`, `,
-      )})`,
+      left join preferences p on p.recipient_id = m.recipient_id and p.category = m.category`,
   )
   return new Map(
     found.map((row) => [
