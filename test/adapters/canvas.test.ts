@@ -1,5 +1,5 @@
 // Protects POST /v1/adapters/canvas: every published Live Events example in
-// ../shared/fixtures/canvas-live-events is accepted (RS256-signed, verified
+// test/fixtures/lms/canvas-live-events is accepted (RS256-signed, verified
 // against the stand-in's JWKS) and mapped as docs/lms/canvas.md says, with the
 // Canvas API stand-in answering the lookups; a token signed with an unknown
 // key, expired or tampered with is a 401 that stores nothing; the same

@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-export const FIXTURES = join(import.meta.dir, '../../../shared/fixtures')
+// A copy of the team's shared fixtures (../shared/fixtures), kept in the repo so a clone tests on its own; provenance and licences in PROVENANCE.md there.
+export const FIXTURES = join(import.meta.dir, '../fixtures/lms')
 export const CANVAS_TOKEN = 'canvas-api-token-1234'
 export const MOODLE_TOKEN = 'moodle-ws-token-5678'
 

@@ -1,5 +1,5 @@
 // Protects POST /v1/adapters/moodle: every published Moodle event example in
-// ../shared/fixtures/moodle-events (PHP-serialized `other` included) is
+// test/fixtures/lms/moodle-events (PHP-serialized `other` included) is
 // accepted and mapped as docs/lms/moodle.md says, with the web service
 // stand-in answering core_user_get_users_by_field and the rest; the token is
 // required (header or body) and is not stored; calendar_event_created (no

@@ -1,5 +1,5 @@
 // Protects POST /v1/adapters/openedx: a payload built field by field from each
-// published openedx-events Avro schema in ../shared/fixtures/openedx-events
+// published openedx-events Avro schema in test/fixtures/lms/openedx-events
 // (COURSE_ENROLLMENT_CREATED, CERTIFICATE_CREATED) is accepted and mapped as
 // docs/lms/openedx.md says, with the learner's email from `user.pii`; the
 // event type may come in the body or a CloudEvents `ce-type` header.
