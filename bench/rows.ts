@@ -4,6 +4,7 @@
 import type { bareIngestCeiling, claimLoopCeiling, smtpCeiling } from './phases/ceilings.ts'
 import type { latency } from './phases/latency.ts'
 import type { PeerResult } from './phases/peers.ts'
+import type { StageCosts } from './phases/stages.ts'
 import type { deliver, nullPipeline } from './phases/throughput.ts'
 import { RATES, SMTP_CONNECTIONS } from './settings.ts'
 import { fmt, ratioOf, type Row } from './table.ts'
@@ -66,6 +67,28 @@ export function buildRows(r: Results): Row[] {
   )
   row('scale-out: 2 × ROLE=worker into SMTP sink', fmt.rate(r.scaleOut?.perSecond), `1 worker ${fmt.rate(r.delivery?.perSecond)}`, ratioOf(r.scaleOut?.perSecond, r.delivery?.perSecond), '', null)
   row('scale-out: Message-IDs received more than once', r.scaleOut ? String(r.scaleOut.duplicates) : 'n/a', '', undefined, '0', r.scaleOut ? r.scaleOut.duplicates === 0 : false)
+  const st = r.stages
+  if (st) {
+    const us = (n: number) => `${n.toFixed(0)} µs`
+    const email = st.delivery.render + st.delivery.track + st.delivery.mime
+    row(
+      'stage CPU per email: render / tracking / MIME',
+      `${us(st.delivery.render)} / ${us(st.delivery.track)} / ${us(st.delivery.mime)}`,
+      `one core's bound for these alone: ${fmt.rate(1e6 / email)}`,
+      undefined,
+      '',
+      null,
+    )
+    const event = st.ingest.verify + st.ingest.parseAndValidate + st.ingest.plan
+    row(
+      'stage CPU per event: signature / JSON + validation / plan',
+      `${us(st.ingest.verify)} / ${us(st.ingest.parseAndValidate)} / ${us(st.ingest.plan)}`,
+      `one core's bound for these alone: ${fmt.rate(1e6 / event)}`,
+      undefined,
+      '',
+      null,
+    )
+  }
   row('ceiling: bare SKIP LOCKED claim loop, batches of 100', fmt.rate(r.claimLoop?.perSecond), '', undefined, '', null)
   row(`ceiling: nodemailer pooled, ${SMTP_CONNECTIONS} conns, same message`, fmt.rate(r.smtp?.perSecond), '', undefined, '', null)
   row(`ceiling: SMTP alone, ${SMTP_CONNECTIONS} conns, prebuilt bytes`, fmt.rate(r.smtpRaw?.perSecond), '', undefined, '', null)
@@ -95,6 +118,7 @@ export interface Results {
   bareIngest: Awaited<ReturnType<typeof bareIngestCeiling>> | null
   smtp: Awaited<ReturnType<typeof smtpCeiling>> | null
   smtpRaw: Awaited<ReturnType<typeof smtpCeiling>> | null
+  stages: StageCosts | null
   pipeline: Awaited<ReturnType<typeof nullPipeline>> | null
   delivery: Awaited<ReturnType<typeof deliver>> | null
   scaleOut: Awaited<ReturnType<typeof deliver>> | null

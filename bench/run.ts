@@ -9,7 +9,7 @@
 // Any failing phase is reported and makes the exit code 1; a target not
 // met does not (that is what the table is for). Duplicated emails do.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { belfryProcesses } from './belfry.ts'
@@ -18,6 +18,7 @@ import { startSink } from './drivers.ts'
 import { bareIngestCeiling, claimLoopCeiling, smtpCeiling } from './phases/ceilings.ts'
 import { latency } from './phases/latency.ts'
 import { peer } from './phases/peers.ts'
+import { stageCosts } from './phases/stages.ts'
 import { deliver, keptProcesses, nullPipeline, stopApi } from './phases/throughput.ts'
 import { now, stopAll } from './processes.ts'
 import { buildRows, type Results } from './rows.ts'
@@ -74,6 +75,8 @@ async function main(): Promise<number> {
       bareIngest: await phase('ceiling: bare Elysia insert', () => bareIngestCeiling(bench, tmp)),
       smtp: null,
       smtpRaw: null,
+      // First, while nothing else runs: CPU per stage, in this process.
+      stages: await phase('stage costs', () => stageCosts()),
       pipeline: null,
       delivery: null,
       scaleOut: null,
@@ -127,7 +130,8 @@ async function main(): Promise<number> {
       `${JSON.stringify({ date, fullSize, sizes, machine: info, runSeconds, rows, results, notes, failures, belfryOutput }, null, 2)}\n`,
     )
     if (fullSize && failures.length === 0) {
-      writeFileSync('bench/RESULTS.md', resultsMarkdown({ rows, date, machine: info, sizes, runSeconds, notes }))
+      const limits = existsSync('bench/LIMITS.md') ? readFileSync('bench/LIMITS.md', 'utf8') : undefined
+      writeFileSync('bench/RESULTS.md', resultsMarkdown({ rows, date, machine: info, sizes, runSeconds, notes, ...(limits ? { limits } : {}) }))
       log('wrote bench/RESULTS.md')
     } else if (fullSize) {
       log('a phase failed: bench/RESULTS.md is left as it was')

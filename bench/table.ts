@@ -52,6 +52,8 @@ export function resultsMarkdown(options: {
   sizes: Record<string, number>
   runSeconds: number
   notes: readonly string[]
+  /** bench/LIMITS.md: what holds each target that is not met, written by whoever last measured it. */
+  limits?: string
 }): string {
   const { machine } = options
   return `# Benchmark results
@@ -69,5 +71,5 @@ How it is measured: README.md, section "Benchmark".
 - run time: ${options.runSeconds.toFixed(0)} s
 
 ${renderTable(options.rows)}
-${options.notes.length ? `\n${options.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`
+${options.notes.length ? `\n${options.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}${options.limits ? `\n${options.limits.trim()}\n` : ''}`
 }
