@@ -148,7 +148,8 @@ export function opsRoutes(deps: AdminDeps) {
   return new Elysia({ name: 'admin-ops' })
     .use(adminGuard(auth))
     .get('/admin', async ({ session }) => {
-      return html(<DashboardPage {...shellFor(signedIn(session))} current="/admin" data={await dashboardData()} />)
+      const insecure = deps.config.publicUrl.startsWith('https://') ? undefined : { publicUrl: deps.config.publicUrl }
+      return html(<DashboardPage {...shellFor(signedIn(session))} current="/admin" data={await dashboardData()} insecure={insecure} />)
     })
     .get(LIVE_PATH, async () => html(<DashboardLive data={await dashboardData()} />))
     .get('/admin/messages', async ({ session, query }) => {

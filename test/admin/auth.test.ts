@@ -120,6 +120,12 @@ describe('behind https', () => {
       expect(cookie).toContain('Secure')
       expect(cookie).toContain('Path=/')
       expect(cookie).not.toContain('Domain')
+      // Nothing to warn about behind https.
+      const dashboard = await https.send(
+        new Request('https://notify.school.test/admin', { headers: { cookie: cookie.split(';')[0]! } }),
+      )
+      expect(dashboard.status).toBe(200)
+      expect(await dashboard.text()).not.toContain('insecure-public-url')
     } finally {
       await https.stop()
     }

@@ -125,6 +125,13 @@ describe('without a session', () => {
 })
 
 describe('dashboard', () => {
+  test('warns, once and plainly, that PUBLIC_URL is not https', async () => {
+    const html = await page('/admin')
+    expect(html.match(/id="insecure-public-url"/g)?.length).toBe(1)
+    expect(html).toContain('PUBLIC_URL is not https')
+    expect(html).toContain('<code>http://belfry.test</code>')
+  })
+
   test('the counters follow the rows, per state, for the last hour and the last 24 hours', async () => {
     const before = await page('/admin')
     const states = ['queued', 'sending', 'sent', 'retrying', 'dead', 'skipped'] as const

@@ -20,9 +20,23 @@ export interface DashboardData {
 
 export const LIVE_PATH = '/admin/dashboard/live'
 
-export function DashboardPage(props: AdminShell & { data: DashboardData }): JSX.Element {
+/** PUBLIC_URL, when it is not https: every link in every email (unsubscribe, preferences, tracking) goes out in the clear. */
+export interface InsecureUrl {
+  publicUrl: string
+}
+
+export function DashboardPage(props: AdminShell & { data: DashboardData; insecure?: InsecureUrl | undefined }): JSX.Element {
   return (
     <AdminLayout {...props} title="Dashboard" current="/admin">
+      {props.insecure ? (
+        <p class="admin-warning" role="alert" id="insecure-public-url">
+          <strong>PUBLIC_URL is not https</strong> (<code safe>{props.insecure.publicUrl}</code>): the unsubscribe,
+          preference and tracking links in every email travel unencrypted and can be read or changed on the way. Serve
+          Belfry behind TLS and set PUBLIC_URL to its https address.
+        </p>
+      ) : (
+        ''
+      )}
       <p class="ops-note">Counts refresh every 5 seconds. Times are UTC.</p>
       <div id="live" hx-get={LIVE_PATH} hx-trigger="every 5s" hx-swap="innerMorph">
         <DashboardLive data={props.data} />
