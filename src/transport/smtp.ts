@@ -142,6 +142,13 @@ export function classifySmtpError(error: unknown, context: SmtpErrorContext): Tr
   if (err.code === 'EABORT') {
     return new TransportError('transient', `SMTP send did not finish within ${context.sendTimeoutMs} ms`, 'ETIMEDOUT')
   }
+  if (err.code === 'ETLS') {
+    // The server refused or failed STARTTLS. With SMTP_REQUIRE_TLS that is a
+    // setup problem on one side, not this message's: transient, so the queue
+    // waits (and the health job alerts) rather than dead-lettering everything.
+    const reply = err.response ? `: the server answered "${text(err.response)}"` : ''
+    return new TransportError('transient', `the connection could not be upgraded to TLS (STARTTLS)${reply}; nothing was sent`, 'ETLS')
+  }
   if (typeof err.responseCode === 'number') {
     const code = String(err.responseCode)
     // The server's reply as it sent it ("451 4.3.0 try later"): what the attempt log shows.
