@@ -259,6 +259,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
         preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours, addressSecret: secrets.appSecret }),
       ),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
+      secretsOf: (notification) => templates.secrets(notification),
       onAttempt: metrics.attempt,
       log: log.child({ component: 'worker' }),
       mailFrom: config.mailFrom,

@@ -19,6 +19,7 @@ import { messageStates, type MessageState } from '../db/schema/index.ts'
 import { discardDead, notifyWorkers, requeueDead, type DeadLetterFilter } from '../outbox/queries.ts'
 import { learnerLinks, unsubscribeHeaders } from '../preferences/links.ts'
 import { contextFromConfig } from '../render/render.ts'
+import { maskSecrets } from '../render/secrets.ts'
 import { adminGuard, html, redirect, safeNext, signedIn, type AdminDeps } from './http.ts'
 import { recordAudit } from './queries.ts'
 import {
@@ -122,13 +123,17 @@ export function opsRoutes(deps: AdminDeps) {
     return { now: new Date(), counts, hours, oldestQueuedSince: oldest, transports, currentTransport: deps.transport.name }
   }
 
-  /** Renders the message as the worker would now: same templates, same per-recipient links. */
+  /**
+   * Renders the message as the worker would now: same templates, same
+   * per-recipient links — but with the values the template marks secret (a
+   * password-reset link) masked: an admin page never shows them.
+   */
   function render(message: MessageDetail) {
     const links = learnerLinks(deps.signer, deps.config.publicUrl, message)
     const rendered = deps.templates.render(message.notification, {
       locale: message.locale,
       timeZone: message.recipientId ? ((message.variables.user as { timezone?: string } | undefined)?.timezone ?? null) : null,
-      variables: message.variables,
+      variables: maskSecrets(message.variables, deps.templates.secrets(message.notification)),
       context: { ...context, links },
     })
     return { rendered, links }
@@ -233,7 +238,7 @@ export function opsRoutes(deps: AdminDeps) {
               type: message.event.type,
               webhookId: message.event.webhookId,
               receivedAt: message.event.receivedAt,
-              payload: JSON.stringify(message.event.data, null, 2),
+              payload: JSON.stringify(maskSecrets(message.event.data, deps.templates.secrets(message.notification)), null, 2),
             }
           }
           attempts={attempts}

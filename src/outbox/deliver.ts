@@ -8,7 +8,7 @@ import { addSuppression } from '../preferences/queries.ts'
 import { retryDelay, type RetryPolicy } from './backoff.ts'
 import type { SendSlots } from './slots.ts'
 import { permanentReason } from './failure.ts'
-import { recordInterrupted, settle, type AttemptRecord, type ClaimedMessage, type Settlement } from './queries.ts'
+import { recordInterrupted, redactSecrets, settle, type AttemptRecord, type ClaimedMessage, type Settlement } from './queries.ts'
 
 export interface RenderedEmail {
   subject: string
@@ -73,6 +73,8 @@ export interface DeliveryDeps {
   mailFrom: string
   maxAttempts: number
   retry: RetryPolicy
+  /** The variables a notification's template marks secret: overwritten in storage once it is sent. */
+  secretsOf?(notification: string): readonly string[]
   /** Bounds the sends in flight (the worker's); unbounded without. */
   slots?: { slots: SendSlots; waitMs: number }
   /** Extra headers per message (List-Unsubscribe comes from the preferences module). */
@@ -206,6 +208,14 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     record: record('sent', result.code, result.response, result.transport),
   })
   if (!updated) log.warn('sent after losing the lease', { messageId: message.id })
+  const secrets = deps.secretsOf?.(message.notification) ?? []
+  if (secrets.length > 0) {
+    // Sent is sent: a failure here is logged, never turned into a retry. Dead and
+    // waiting messages keep their values, so a retry still sends a working link.
+    await redactSecrets(db, message.id, secrets).catch((error: unknown) =>
+      log.error('could not redact the secrets of a sent message', { messageId: message.id, error }),
+    )
+  }
   return updated ? 'sent' : 'lost-lease'
 
   async function failed(error: unknown): Promise<DeliveryOutcome> {

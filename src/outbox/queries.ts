@@ -2,7 +2,8 @@
 
 import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
-import { deliveryAttempts, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
+import { deliveryAttempts, events, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
+import { REDACTED } from '../render/secrets.ts'
 import type { DeadReason } from './failure.ts'
 
 export const OUTBOX_CHANNEL = 'belfry_outbox'
@@ -327,6 +328,26 @@ async function settleOne(db: Executor, item: Settlement): Promise<boolean> {
 
 export function markSent(db: Executor, id: string, owner: string, sent: SentFacts, record: AttemptRecord) {
   return settleOne(db, { id, owner, attempt: record.attempt, state: 'sent', reason: null, lastError: null, sent, record })
+}
+
+/**
+ * Overwrites the secret values (dotted paths, see render/secrets.ts) of a
+ * sent message in its variables and in the stored event that caused it:
+ * a password-reset link must not outlive its email in the database. A path
+ * that is not there is left alone. Row locks on the two rows only.
+ */
+export async function redactSecrets(db: Executor, messageId: string, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return
+  const redact = (column: SQL) =>
+    paths.reduce<SQL>(
+      (expression, path) => sql`jsonb_set(${expression}, ${`{${path.split('.').join(',')}}`}::text[], ${JSON.stringify(REDACTED)}::jsonb, false)`,
+      column,
+    )
+  await db.execute(sql`
+    with message as (
+      update ${messages} set variables = ${redact(sql`variables`)} where id = ${messageId} returning event_id
+    )
+    update ${events} set data = ${redact(sql`data`)} where id = (select event_id from message)`)
 }
 
 /** Records the attempt a stopped process never finished; its row was just claimed again. */

@@ -23,7 +23,15 @@ export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'di
 export type Category = (typeof CATEGORIES)[number]
 
 /** Front matter keys a template may set; anything else is a typo we would rather hear about. */
-const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader', 'variants', 'experiment', 'metric', 'auto_promote'] as const
+const FRONT_MATTER_KEYS = ['subject', 'category', 'preheader', 'variants', 'experiment', 'metric', 'auto_promote', 'secret'] as const
+
+/** `reset.url`, `session.join_url`: a dotted path into a message's variables. */
+const SECRET_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
+
+/** The `secret:` front matter of a file, as a list of paths (commas or spaces between them). */
+function secretPaths(file: SourceFile): string[] {
+  return (file.frontMatter.secret ?? '').split(/[\s,]+/).filter(Boolean)
+}
 
 /** The front matter keys of an A/B test, which an admin edits as lines of their own. */
 const EXPERIMENT_KEYS: readonly string[] = ['variants', 'experiment', 'metric', 'auto_promote']
@@ -466,6 +474,11 @@ export class TemplateStore {
         const layout = pick(layouts, locale, fallback)!
         byLocale.set(locale, await compileTemplate(hb, compileMjml, notification, locale, file, layout, partials, fills))
       }
+      for (const file of files.values()) {
+        for (const path of secretPaths(file)) {
+          if (!SECRET_PATH.test(path)) throw new TemplateError(file.name, `secret: "${path}" is not a variable path like reset.url`)
+        }
+      }
       const categories = new Set([...byLocale.values()].map((t) => t.category))
       if (categories.size > 1) {
         throw new TemplateError(notification, `locales disagree on the category (${[...categories].join(', ')}); it is one per notification`)
@@ -474,6 +487,17 @@ export class TemplateStore {
       sources.set(notification, files)
     }
     return new TemplateStore(templates, fallback, { hb, compileMjml, layouts, partials, sources }, brand)
+  }
+
+  /**
+   * The variables a notification's files mark `secret` (`secret: reset.url`):
+   * what may not outlive the send in stored payloads, and what admin pages
+   * never show. Read from the files only, so an admin's edit of the text
+   * cannot drop a secret.
+   */
+  secrets(notification: string): string[] {
+    const files = this.compiler.sources.get(notification)
+    return files ? [...new Set([...files.values()].flatMap(secretPaths))] : []
   }
 
   notifications(): string[] {

@@ -130,6 +130,12 @@ describe('a bad template stops the load, naming the file', () => {
     expect(await loadError(await folderWith(valid('subject: Hi\ncategory: account\npreheder: typo')))).toContain('unknown front matter key "preheder"')
   })
 
+  test('a secret that is not a variable path', async () => {
+    const message = await loadError(await folderWith(valid('subject: Hi\ncategory: account\nsecret: reset.url, {{reset.url}}')))
+    expect(message).toMatch(where)
+    expect(message).toContain('secret: "{{reset.url}}" is not a variable path')
+  })
+
   test('a missing or unknown category', async () => {
     const missing = await loadError(await folderWith(valid('subject: Hi')))
     expect(missing).toMatch(where)
