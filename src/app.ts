@@ -11,7 +11,7 @@ import { adminRoutes, type AdminDeps } from './admin/index.ts'
 import type { AdapterPipeline } from './adapters/pipeline.ts'
 import { adapterRoutes } from './adapters/routes.ts'
 import { assetRoutes, loadAssets } from './assets/routes.ts'
-import type { Database } from './db/client.ts'
+import { isDatabaseUnavailable, type Database } from './db/client.ts'
 import { AppError } from './errors.ts'
 import { eventRoutes, type EventRoutesDeps } from './events/routes.ts'
 import { healthRoutes } from './health/routes.ts'
@@ -54,6 +54,13 @@ export function createApp(deps: AppDeps) {
       if (code === 'VALIDATION' || code === 'PARSE') {
         set.status = 400
         return new AppError('bad_request', 'the request could not be read').toJSON()
+      }
+      if (isDatabaseUnavailable(error)) {
+        // Nothing was stored; an LMS retries a 503, and Retry-After says when.
+        deps.log.warn('database unavailable', { method: request.method, path: new URL(request.url).pathname, error })
+        set.status = 503
+        set.headers['retry-after'] = '5'
+        return new AppError('not_ready', 'the database is unavailable right now; nothing was stored, try again shortly').toJSON()
       }
       deps.log.error('request failed', { method: request.method, path: new URL(request.url).pathname, error })
       set.status = 500

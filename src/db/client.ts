@@ -31,6 +31,29 @@ export interface Database {
   close(): Promise<void>
 }
 
+/** The driver's own codes for a connection that could not be made or was lost. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+])
+/** SQLSTATEs of a server going away or not taking sessions: shutting down, starting up, full. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300'])
+
+/**
+ * True when `error` (or what it wraps: Drizzle puts the driver's error in
+ * `cause`) says the database cannot be reached right now, rather than that
+ * the query was wrong: the caller can only try again later.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code !== 'string') continue
+    // Class 08: connection exceptions.
+    if (UNREACHABLE.has(code) || UNAVAILABLE_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true
+  }
+  return false
+}
+
 /** Raw SQL to rows, whichever driver ran it (postgres.js returns an array, PGlite `{rows}`). */
 export async function rows<T>(executor: Executor, query: SQL): Promise<T[]> {
   const result: unknown = await executor.execute(query)
