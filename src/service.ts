@@ -194,6 +194,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     db: database.db,
     categoryOf: (notification) => templates.category(notification),
     messageIdDomain: mailFromDomain(config.mailFrom),
+    addressSecret: secrets.appSecret,
     fanout: {
       defaultLocale: config.defaultLocale,
       reminderOffsets: config.reminderOffsets,

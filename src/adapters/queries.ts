@@ -114,3 +114,27 @@ export async function deleteFinishedNativeEvents(db: Executor, cutoff: Date): Pr
   )
   return deleted.length
 }
+
+/**
+ * Erasure: native payloads about the person lose their content (they hold
+ * names and emails as the LMS sent them). Found through the events each was
+ * mapped to — so this runs before those events are redacted — or, for one
+ * never mapped (ignored, waiting, dead), by the person's address appearing
+ * in it; a payload naming the person only by the LMS's own ids and never
+ * mapped is not found. A payload about several people goes whole. Scans
+ * the table: erasure is rare.
+ */
+export async function redactNativeEventsAbout(db: Executor, lmsUserId: string, email: string | null): Promise<void> {
+  const mentionsAddress = email ? sql`strpos(lower(n.payload::text), ${email.toLowerCase()}) > 0` : sql`false`
+  await db.execute(sql`
+    update ${nativeEvents} n set payload = '{"erased": true}'::jsonb, updated_at = now()
+    where ${mentionsAddress} or jsonb_typeof(n.mapped) = 'array'
+      and exists (
+        select 1 from jsonb_array_elements(n.mapped) d
+        join events e on e.id::text = d->>'event_id'
+        where e.data->'user'->>'id' = ${lmsUserId}
+           or exists (select 1 from jsonb_array_elements(case when jsonb_typeof(e.data->'users') = 'array' then e.data->'users' else '[]'::jsonb end) u
+                      where u->>'id' = ${lmsUserId})
+           or exists (select 1 from jsonb_array_elements(case when jsonb_typeof(e.data->'recipients') = 'array' then e.data->'recipients' else '[]'::jsonb end) u
+                      where u->>'id' = ${lmsUserId}))`)
+}

@@ -10,7 +10,6 @@ import {
   messageEvents,
   messages,
   preferences,
-  recipients,
   suppressions,
   type ApiKey,
 } from '../db/schema/index.ts'
@@ -57,11 +56,6 @@ export async function findMessage(db: Executor, id: string) {
   return { message, attempts }
 }
 
-export async function findRecipientByLmsId(db: Executor, lmsUserId: string) {
-  const [recipient] = await db.select().from(recipients).where(eq(recipients.lmsUserId, lmsUserId))
-  return recipient ?? null
-}
-
 export async function recipientChoices(db: Executor, recipientId: string, email: string) {
   const [chosen, muted, suppressed] = await Promise.all([
     db.select({ category: preferences.category, frequency: preferences.frequency, updatedAt: preferences.updatedAt }).from(preferences).where(eq(preferences.recipientId, recipientId)),
@@ -98,37 +92,4 @@ export async function exportPerson(db: Executor, recipientId: string | null, lms
   ])
   const suppressed = email ? await db.select().from(suppressions).where(eq(suppressions.email, email.toLowerCase())) : []
   return { messages: held, attempts, reports, events, suppressions: suppressed }
-}
-
-/** Pending messages to or about the person, counted before erasure cancels them. */
-export async function countPending(db: Executor, recipientId: string | null, lmsUserId: string): Promise<number> {
-  const [row] = await rows<{ n: number }>(
-    db,
-    sql`select count(*)::int as n from ${messages}
-        where (${recipientId ? sql`recipient_id = ${recipientId} or ` : sql``}variables->'user'->>'id' = ${lmsUserId})
-          and (state in ('scheduled', 'queued', 'retrying', 'sending') or (state = 'digested' and digest_id is null))`,
-  )
-  return row?.n ?? 0
-}
-
-/** Replaces the plain suppression entry of an address by its erased-address key, keeping the reason. */
-export async function keepOptOut(
-  db: Executor,
-  email: string,
-  erasedKey: string,
-  fallback: { reason: 'manual'; detail: string } | null,
-): Promise<boolean> {
-  const [plain] = await db.delete(suppressions).where(eq(suppressions.email, email.toLowerCase())).returning()
-  const entry = plain ? { reason: plain.reason, detail: `kept after erasure (${plain.reason})` } : fallback
-  if (!entry) return false
-  await db.insert(suppressions).values({ email: erasedKey, reason: entry.reason, detail: entry.detail }).onConflictDoNothing()
-  return true
-}
-
-/** Tracking and provider reports keep user agents and URLs: personal data, dropped with the person. */
-export async function eraseReportDetails(db: Executor, recipientId: string | null, lmsUserId: string): Promise<void> {
-  await db.execute(sql`
-    update ${messageEvents} set detail = null
-    where message_id in (select id from ${messages}
-                         where ${recipientId ? sql`recipient_id = ${recipientId} or ` : sql``}variables->'user'->>'id' = ${lmsUserId})`)
 }

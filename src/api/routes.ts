@@ -14,27 +14,16 @@ import type { Db } from '../db/client.ts'
 import type { Frequency } from '../db/schema/index.ts'
 import { AppError } from '../errors.ts'
 import { describe, unstorable } from '../events/model.ts'
-import { redactEventsAbout } from '../events/queries.ts'
 import { parseJson, readBody } from '../events/routes.ts'
 import { TokenBuckets, tooManyRequests, type Rate } from '../limits/token-bucket.ts'
 import type { Logger } from '../log.ts'
-import { eraseMessagesOf } from '../outbox/queries.ts'
 import { LEARNER_CATEGORIES } from '../preferences/categories.ts'
-import { erasedAddressKey } from '../preferences/erased.ts'
 import { setCourseMuted, setFrequency, setUnsubscribedAll } from '../preferences/queries.ts'
-import { deleteRecipient } from '../recipients/queries.ts'
+import { eraseRecipient } from '../recipients/erase.ts'
+import { findRecipient } from '../recipients/queries.ts'
 import { bearerKey, hashKey } from './keys.ts'
 import { PreferencesUpdate } from './model.ts'
-import {
-  countPending,
-  eraseReportDetails,
-  exportPerson,
-  findMessage,
-  findRecipientByLmsId,
-  keepOptOut,
-  recipientChoices,
-  useApiKey,
-} from './queries.ts'
+import { exportPerson, findMessage, recipientChoices, useApiKey } from './queries.ts'
 
 export interface ApiRoutesDeps {
   db: Db
@@ -71,7 +60,7 @@ export function apiRoutes(deps: ApiRoutesDeps) {
   const perKey = deps.perKey ? new TokenBuckets(deps.perKey) : null
 
   async function recipientView(lmsUserId: string) {
-    const recipient = await findRecipientByLmsId(db, lmsUserId)
+    const recipient = await findRecipient(db, lmsUserId)
     if (!recipient) throw new AppError('not_found', 'no such recipient')
     const choices = await recipientChoices(db, recipient.id, recipient.email)
     return {
@@ -141,7 +130,7 @@ export function apiRoutes(deps: ApiRoutesDeps) {
         if (!updateCheck.Check(body)) {
           throw new AppError('bad_request', 'the body does not match PreferencesUpdate', describe(updateCheck, body, ''))
         }
-        const recipient = await findRecipientByLmsId(db, lmsUserId)
+        const recipient = await findRecipient(db, lmsUserId)
         if (!recipient) throw new AppError('not_found', 'no such recipient')
         await db.transaction(async (tx) => {
           for (const [category, frequency] of Object.entries(body.preferences ?? {})) {
@@ -161,7 +150,7 @@ export function apiRoutes(deps: ApiRoutesDeps) {
     )
     .get('/recipients/:id/export', async ({ params, set }) => {
       const lmsUserId = recipientId(params)
-      const recipient = await findRecipientByLmsId(db, lmsUserId)
+      const recipient = await findRecipient(db, lmsUserId)
       const held = await exportPerson(db, recipient?.id ?? null, lmsUserId, recipient?.email ?? null)
       const choices = recipient ? await recipientChoices(db, recipient.id, recipient.email) : null
       if (!recipient && held.messages.length === 0 && held.events.length === 0) throw new AppError('not_found', 'nothing is held about this person')
@@ -182,25 +171,13 @@ export function apiRoutes(deps: ApiRoutesDeps) {
     })
     .delete('/recipients/:id', async ({ params, apiKey }) => {
       const lmsUserId = recipientId(params)
-      const answer = await db.transaction(async (tx) => {
-        const recipient = await findRecipientByLmsId(tx, lmsUserId)
-        const id = recipient?.id ?? null
-        const cancelled = await countPending(tx, id, lmsUserId)
-        // An unsubscribe-from-everything cannot be kept without the person; the stricter suppression stands in for it.
-        const optOutKept = recipient
-          ? await keepOptOut(
-              tx,
-              recipient.email,
-              erasedAddressKey(deps.addressSecret, recipient.email),
-              recipient.unsubscribedAt ? { reason: 'manual', detail: 'unsubscribed from everything, then erased' } : null,
-            )
-          : false
-        await eraseReportDetails(tx, id, lmsUserId)
-        await eraseMessagesOf(tx, id, lmsUserId)
-        await redactEventsAbout(tx, lmsUserId)
-        if (id) await deleteRecipient(tx, id)
-        return { erased: true as const, recipient_found: recipient !== null, cancelled_messages: cancelled, opt_out_kept: optOutKept }
-      })
+      const erasure = await db.transaction((tx) => eraseRecipient(tx, lmsUserId, deps.addressSecret))
+      const answer = {
+        erased: true as const,
+        recipient_found: erasure.recipientFound,
+        cancelled_messages: erasure.cancelled,
+        opt_out_kept: erasure.optOutKept,
+      }
       deps.log.info('recipient erased through the API', { key: apiKey?.name, found: answer.recipient_found, cancelled: answer.cancelled_messages })
       return answer
     })

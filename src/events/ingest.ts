@@ -4,8 +4,9 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { Db } from '../db/client.ts'
 import { AppError } from '../errors.ts'
-import { eraseMessagesOf, foldOrInsert, insertMessages, notifyWorkers, type NewOutboxRow } from '../outbox/queries.ts'
-import { deleteRecipient, findRecipientId, upsertRecipients } from '../recipients/queries.ts'
+import { foldOrInsert, insertMessages, notifyWorkers, type NewOutboxRow } from '../outbox/queries.ts'
+import { eraseRecipient } from '../recipients/erase.ts'
+import { upsertRecipients } from '../recipients/queries.ts'
 import { applyReminderChange } from '../reminders/queries.ts'
 import { loadFanoutFlags } from '../settings/runtime.ts'
 import { planEvent, SYSTEM_ERROR_FOLD_MS, type FanoutSettings, type Plan } from './fanout.ts'
@@ -15,7 +16,6 @@ import {
   findEventsByWebhookIds,
   insertEvent,
   insertEvents,
-  redactEventsAbout,
   setEventMessageCount,
 } from './queries.ts'
 
@@ -25,6 +25,8 @@ export interface IngestDeps {
   categoryOf(notification: string): string
   /** Host part of every Message-ID we mint. */
   messageIdDomain: string
+  /** APP_SECRET: keys the HMAC an erased person's opt-out is kept as (user.deleted). */
+  addressSecret: string
   fanout: Omit<FanoutSettings, 'adminEmails' | 'adminEnrollmentAlerts' | 'adminAlerts'>
   now?: () => Date
 }
@@ -102,12 +104,7 @@ export async function ingestEvent(
       if (!eventId) throw new DuplicateDelivery()
 
       const recipientIds = await upsertRecipients(tx, plan.upsert)
-      if (plan.erase) {
-        const id = (await findRecipientId(tx, plan.erase)) ?? null
-        await eraseMessagesOf(tx, id, plan.erase)
-        await redactEventsAbout(tx, plan.erase)
-        if (id) await deleteRecipient(tx, id)
-      }
+      if (plan.erase) await eraseRecipient(tx, plan.erase, deps.addressSecret)
       if (plan.reminder) await applyReminderChange(tx, plan.reminder)
 
       const rows = outboxRows(deps, plan, eventId, recipientIds, now)

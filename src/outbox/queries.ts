@@ -4,7 +4,6 @@ import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { deliveryAttempts, events, messages, type MessageState, type NewMessage } from '../db/schema/index.ts'
 import { REDACTED } from '../render/secrets.ts'
-import type { DeadReason } from './failure.ts'
 
 export const OUTBOX_CHANNEL = 'belfry_outbox'
 
@@ -104,6 +103,17 @@ export async function eraseMessagesOf(db: Executor, recipientId: string | null, 
   await db.execute(sql`
     update ${deliveryAttempts} set response = null
     where message_id in (select id from ${messages} where ${concerns})`)
+}
+
+/** Pending messages to or about the person, counted before erasure cancels them. */
+export async function countPending(db: Executor, recipientId: string | null, lmsUserId: string): Promise<number> {
+  const [row] = await rows<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from ${messages}
+        where (${recipientId ? sql`recipient_id = ${recipientId} or ` : sql``}variables->'user'->>'id' = ${lmsUserId})
+          and (state in ('scheduled', 'queued', 'retrying', 'sending') or (state = 'digested' and digest_id is null))`,
+  )
+  return row?.n ?? 0
 }
 
 /**

@@ -96,6 +96,20 @@ export async function addSuppression(db: Executor, email: string, reason: Suppre
     .onConflictDoNothing()
 }
 
+/** Replaces the plain suppression entry of an address by its erased-address key, keeping the reason. */
+export async function keepOptOut(
+  db: Executor,
+  email: string,
+  erasedKey: string,
+  fallback: { reason: 'manual'; detail: string } | null,
+): Promise<boolean> {
+  const [plain] = await db.delete(suppressions).where(eq(suppressions.email, email.toLowerCase())).returning()
+  const entry = plain ? { reason: plain.reason, detail: `kept after erasure (${plain.reason})` } : fallback
+  if (!entry) return false
+  await db.insert(suppressions).values({ email: erasedKey, reason: entry.reason, detail: entry.detail }).onConflictDoNothing()
+  return true
+}
+
 export async function liftSuppression(db: Executor, email: string): Promise<void> {
   await db.delete(suppressions).where(eq(suppressions.email, email.toLowerCase()))
 }

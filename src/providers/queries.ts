@@ -83,3 +83,11 @@ export async function applyFeedback(db: Executor, feedback: Feedback, source: 's
   }
   return { suppressed: feedback.suppress.length > 0, recorded: messageId !== null, messageId }
 }
+
+/** Tracking and provider reports keep user agents and URLs: personal data, dropped with the person. */
+export async function eraseReportDetails(db: Executor, recipientId: string | null, lmsUserId: string): Promise<void> {
+  await db.execute(sql`
+    update ${messageEvents} set detail = null
+    where message_id in (select id from ${messages}
+                         where ${recipientId ? sql`recipient_id = ${recipientId} or ` : sql``}variables->'user'->>'id' = ${lmsUserId})`)
+}

@@ -58,6 +58,12 @@ export async function findRecipientId(db: Executor, lmsUserId: string): Promise<
 }
 
 /** Recipient ids by LMS user id, for the ones we know. */
+/** The recipient the LMS knows as `lmsUserId`, or null. */
+export async function findRecipient(db: Executor, lmsUserId: string) {
+  const [recipient] = await db.select().from(recipients).where(eq(recipients.lmsUserId, lmsUserId))
+  return recipient ?? null
+}
+
 export async function findRecipientIds(db: Executor, lmsUserIds: readonly string[]): Promise<Map<string, string>> {
   if (lmsUserIds.length === 0) return new Map()
   const found = await db

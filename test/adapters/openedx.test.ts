@@ -114,3 +114,12 @@ test('the same enrollment again is a re-delivery; no token → 401', async () =>
   const [n] = await rows<{ n: number }>(t.service.database.db, sql`select count(*)::int as n from messages where notification = 'enrollment_confirmation'`)
   expect(n!.n).toBe(1)
 })
+
+test('user.deleted for the learner: the native payloads that named them are erased too', async () => {
+  const before = await rows<{ payload: string }>(t.service.database.db, sql`select payload::text as payload from native_events where adapter = 'openedx'`)
+  expect(before.some((row) => row.payload.includes('grace@learner.test'))).toBe(true)
+  expect((await t.post('user.deleted', { user: { id: '4242' } })).status).toBe(202)
+  const after = await rows<{ payload: string }>(t.service.database.db, sql`select payload::text as payload from native_events where adapter = 'openedx'`)
+  expect(after.length).toBe(before.length)
+  expect(after.some((row) => row.payload.includes('grace@learner.test') || row.payload.includes('Grace'))).toBe(false)
+})

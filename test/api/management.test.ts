@@ -220,6 +220,17 @@ describe('erasure (GDPR Art. 17)', () => {
     expect(await second.json()).toEqual({ erased: true, recipient_found: false, cancelled_messages: 0, opt_out_kept: false })
   })
 
+  test('a user.deleted webhook erases the same way: the suppression survives as an HMAC', async () => {
+    const ida = { id: 'lms-11', email: 'ida@learner.test', name: 'Ida' }
+    expect((await t.post('user.updated', { user: ida })).status).toBe(202)
+    const db = t.service.database.db
+    await db.execute(sql`insert into suppressions (email, reason) values (${ida.email}, 'hard_bounce')`)
+    expect((await t.post('user.deleted', { user: { id: ida.id } })).status).toBe(202)
+    expect(await rows(db, sql`select 1 from recipients where lms_user_id = ${ida.id}`)).toEqual([])
+    expect(await rows(db, sql`select 1 from suppressions where email = ${ida.email}`)).toEqual([])
+    expect(await rows(db, sql`select reason from suppressions where detail like 'kept after erasure (hard_bounce)'`)).toEqual([{ reason: 'hard_bounce' }])
+  })
+
   test('unsubscribed from everything: the opt-out is kept as a suppression', async () => {
     const max = { id: 'lms-10', email: 'max@learner.test' }
     expect((await t.post('user.updated', { user: max })).status).toBe(202)
