@@ -22,9 +22,12 @@ function withDatabase(serverUrl: string, name: string): string {
   return url.toString()
 }
 
-export async function createBenchDatabase(): Promise<BenchDatabase> {
-  const serverUrl = process.env.DATABASE_URL || DEFAULT_SERVER
-  const name = `belfry_bench_${process.pid}`
+/** A fresh database `name` on `serverUrl` (DATABASE_URL, else the local server); the chaos suite makes its own the same way. */
+export async function createBenchDatabase(
+  name = `belfry_bench_${process.pid}`,
+  serverUrl = process.env.DATABASE_URL || DEFAULT_SERVER,
+  poolSize = 4,
+): Promise<BenchDatabase> {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 })
   try {
     await admin.unsafe(`drop database if exists ${name} with (force)`)
@@ -33,7 +36,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
     await admin.end({ timeout: 5 })
   }
   const url = withDatabase(serverUrl, name)
-  const sql = postgres(url, { max: 4, onnotice: () => {}, connect_timeout: 10 })
+  const sql = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 10 })
   let dropped = false
   return {
     name,

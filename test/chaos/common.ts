@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto'
 import postgres from 'postgres'
 import { WEBHOOK_SECRET } from '../../bench/belfry.ts'
-import { migrate } from '../../bench/db.ts'
+import { createBenchDatabase, migrate } from '../../bench/db.ts'
 import { freePort, spawnChild, waitForHttp, type Child } from '../../bench/processes.ts'
 
 export { WEBHOOK_SECRET }
@@ -49,40 +49,13 @@ export interface ChaosDatabase {
   drop(): Promise<void>
 }
 
-function withDatabase(serverUrl: string, name: string): string {
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
 export async function createDatabase(suffix: string, serverUrl = process.env.DATABASE_URL || DEFAULT_SERVER): Promise<ChaosDatabase> {
-  const name = `belfry_chaos_${process.pid}_${suffix}`
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 })
-  try {
-    await admin.unsafe(`drop database if exists ${name} with (force)`)
-    await admin.unsafe(`create database ${name}`)
-  } finally {
-    await admin.end({ timeout: 5 })
-  }
-  const url = withDatabase(serverUrl, name)
-  await migrate(url)
-  const sql = postgres(url, { max: 3, onnotice: () => {}, connect_timeout: 10 })
-  let dropped = false
-  return {
-    url,
-    sql,
-    async drop() {
-      if (dropped) return
-      dropped = true
-      await sql.end({ timeout: 5 }).catch(() => {})
-      const again = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 })
-      try {
-        await again.unsafe(`drop database if exists ${name} with (force)`)
-      } finally {
-        await again.end({ timeout: 5 })
-      }
-    },
-  }
+  const db = await createBenchDatabase(`belfry_chaos_${process.pid}_${suffix}`, serverUrl, 3)
+  await migrate(db.url).catch(async (error: unknown) => {
+    await db.drop()
+    throw error
+  })
+  return db
 }
 
 export interface Belfry {
