@@ -19,8 +19,6 @@ export interface Check {
   count: string
   expected: string
   ok: boolean
-  /** A failure caused by a Belfry bug the report names: printed, not counted as a failure. */
-  knownFailure?: string
 }
 
 export const checks: Check[] = []
@@ -31,12 +29,6 @@ export const pendingTeardowns = new Set<() => Promise<void>>()
 export function check(scenario: string, name: string, ok: boolean, count: string | number, expected: string | number): void {
   checks.push({ scenario, check: name, count: String(count), expected: String(expected), ok })
   log(`  ${ok ? 'ok  ' : 'FAIL'} ${name}: ${count} (expected ${expected})`)
-}
-
-/** A check that fails because of a Belfry bug named in the chaos suite's report: shown, not counted as a failure. */
-export function knownIssue(scenario: string, name: string, ok: boolean, count: string | number, expected: string | number, issue: string): void {
-  checks.push({ scenario, check: name, count: String(count), expected: String(expected), ok, ...(ok ? {} : { knownFailure: issue }) })
-  log(`  ${ok ? 'ok  ' : 'KNOWN'} ${name}: ${count} (expected ${expected})${ok ? '' : ` — ${issue}`}`)
 }
 
 export function log(line: string): void {
@@ -98,7 +90,7 @@ export const bareId = (id: string) => id.trim().replace(/^<|>$/g, '')
 
 export function renderChecks(rows: readonly Check[]): string {
   const header = ['scenario', 'check', 'count', 'expected', 'result']
-  const cells = rows.map((r) => [r.scenario, r.check, r.count, r.expected, r.ok ? 'pass' : r.knownFailure ? `KNOWN FAILURE (${r.knownFailure})` : 'FAIL'])
+  const cells = rows.map((r) => [r.scenario, r.check, r.count, r.expected, r.ok ? 'pass' : 'FAIL'])
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
   const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n')
