@@ -5,8 +5,11 @@
 // batches grow by themselves, so the database sees one round trip per batch
 // instead of one per message.
 
-import type { Executor } from '../db/client.ts'
+import { isDatabaseUnavailable, type Executor } from '../db/client.ts'
 import { settle, type Settlement } from './queries.ts'
+
+/** Waits between tries of a batch while the database is away: short, as the server usually comes back in seconds. */
+const RETRY_MS = [100, 250, 500, 1000, 2000]
 
 interface Pending {
   item: Settlement
@@ -18,9 +21,14 @@ export class SettleBatcher {
   private queue: Pending[] = []
   private running: Promise<void> | null = null
 
-  /** `maxBatch` bounds one statement's size (the jsonb parameter and the rows it locks). */
+  /**
+   * `maxBatch` bounds one statement's size (the jsonb parameter and the rows it locks).
+   * `retryForMs`: how long a batch is tried again while the database is away —
+   * the lease's length, after which another process may take the rows over anyway.
+   */
   constructor(
     private readonly db: Executor,
+    private readonly retryForMs = 0,
     private readonly maxBatch = 500,
   ) {}
 
@@ -40,7 +48,7 @@ export class SettleBatcher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch)
         try {
-          const moved = await settle(this.db, batch.map((pending) => pending.item))
+          const moved = await this.write(batch.map((pending) => pending.item))
           for (const pending of batch) pending.resolve(moved.has(pending.item.id))
         } catch (error) {
           for (const pending of batch) pending.reject(error)
@@ -48,6 +56,25 @@ export class SettleBatcher {
       }
     } finally {
       this.running = null
+    }
+  }
+
+  /**
+   * One batch, tried again while the database is away. These messages were
+   * handed to the mail server already: given up, they would be sent a second
+   * time once their leases expired. Written late, they are settled once; the
+   * lease check in settle() still refuses rows another process took over.
+   */
+  private async write(items: Settlement[]): Promise<Set<string>> {
+    const deadline = Date.now() + this.retryForMs
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await settle(this.db, items)
+      } catch (error) {
+        const wait = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!
+        if (!isDatabaseUnavailable(error) || Date.now() + wait > deadline) throw error
+        await Bun.sleep(wait)
+      }
     }
   }
 }

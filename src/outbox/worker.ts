@@ -48,7 +48,7 @@ export class OutboxWorker {
   private readonly window: number
 
   constructor(private readonly options: WorkerOptions) {
-    this.settler = new SettleBatcher(options.database.db)
+    this.settler = new SettleBatcher(options.database.db, options.leaseMs)
     this.slots = new SendSlots(options.concurrency)
     this.window = Math.max(CLAIM_WINDOW, options.concurrency)
   }

@@ -5,66 +5,12 @@
 // ones are refused. (Postgres only: PGlite lives inside the process.)
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import type { Socket, TCPSocketListener } from 'bun'
 import { sql } from 'drizzle-orm'
 import { isDatabaseUnavailable, openDatabase, rows } from '../../src/db/client.ts'
 import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.ts'
 import { startTestService, type TestService } from '../support/service.ts'
+import { cuttableProxy } from '../support/proxy.ts'
 import { eventRequest } from '../support/webhooks.ts'
-
-/** A TCP proxy to `target` that can be cut (drop everything, refuse new) and mended. */
-function cuttableProxy(target: { hostname: string; port: number }) {
-  type Pair = { client: Socket<{ peer?: Socket<unknown> }>; upstream?: Socket<unknown> }
-  const pairs = new Set<Pair>()
-  let listener: TCPSocketListener<{ peer?: Socket<unknown> }> | null = null
-  let port = 0
-  const listen = () => {
-    listener = Bun.listen<{ peer?: Socket<unknown> }>({
-      hostname: '127.0.0.1',
-      port,
-      socket: {
-        async open(client) {
-          const pair: Pair = { client }
-          pairs.add(pair)
-          client.pause()
-          pair.upstream = await Bun.connect({
-            ...target,
-            socket: {
-              data: (_, chunk) => void client.write(chunk),
-              close: () => void client.end(),
-              error: () => void client.end(),
-            },
-          })
-          client.data = { peer: pair.upstream }
-          client.resume()
-        },
-        data: (client, chunk) => void client.data.peer?.write(chunk),
-        close: (client) => void client.data.peer?.end(),
-        error: (client) => void client.data.peer?.end(),
-      },
-    })
-    port = listener.port
-  }
-  listen()
-  return {
-    get port() {
-      return port
-    },
-    cut() {
-      listener?.stop(true)
-      listener = null
-      for (const pair of pairs) {
-        void pair.client.end()
-        void pair.upstream?.end()
-      }
-      pairs.clear()
-    },
-    mend: listen,
-    close() {
-      this.cut()
-    },
-  }
-}
 
 const user = { id: 'db-down-1', email: 'ada@learner.test', name: 'Ada' }
 const data = { user, course: { id: 'c-1', title: 'Resilience' }, completion: { completed_at: '2026-12-01T10:00:00Z' } }

@@ -48,6 +48,8 @@ export interface SmtpSinkOptions {
   port?: number
   /** Require AUTH (PLAIN or LOGIN, allowed without TLS) with exactly these credentials; a mismatch gets 535. */
   auth?: { user: string; pass: string }
+  /** Runs after a message is kept and before its 250 is sent: whatever it does happens between the send and the client's reply. */
+  beforeAccept?: (message: ReceivedMessage) => void | Promise<void>
 }
 
 export interface FailOptions {
@@ -193,9 +195,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         }
         simpleParser(raw).then(
           (parsed) => {
-            messages.push({ envelope, parsed, raw: raw.toString('utf8'), receivedAt: new Date() })
-            callback(null, `2.0.0 accepted as ${messages.length}`)
-            settleWaiters()
+            const message = { envelope, parsed, raw: raw.toString('utf8'), receivedAt: new Date() }
+            messages.push(message)
+            void Promise.resolve(options.beforeAccept?.(message)).finally(() => {
+              callback(null, `2.0.0 accepted as ${messages.length}`)
+              settleWaiters()
+            })
           },
           (error: Error) => callback(smtpError(554, `5.6.0 sink could not parse the message: ${error.message}`)),
         )
