@@ -79,6 +79,14 @@ export function buildRows(r: Results): Row[] {
       '',
       null,
     )
+    row(
+      'stage CPU per email: tracking in the render vs rewriting the HTML',
+      us(st.delivery.track),
+      `rewriteHtml over the rendered email (before; the reference): ${us(st.delivery.rewrite)}`,
+      ratioOf(st.delivery.track, st.delivery.rewrite),
+      '',
+      null,
+    )
     const event = st.ingest.verify + st.ingest.parseAndValidate + st.ingest.plan
     row(
       'stage CPU per event: signature / JSON + validation / plan',

@@ -242,6 +242,12 @@ export function truncate(value: unknown, max: number): string {
  * - `{{truncate text 80}}`.
  * - `{{#variant "b"}}…{{else}}…{{/variant}}`: content for one variant of the template's A/B experiment.
  * - `{{kind item.kind}}`: the LMS's word for a piece of work (`assignment`, `quiz`, …) in the reader's language.
+ *
+ * Every helper returns plain text (never a SafeString), which `{{…}}`
+ * escapes, and `variant` writes only its own blocks: tracking, planned once
+ * per template from its tags (render.ts, markTracking), relies on no value
+ * adding markup. A new block helper must join render.ts's BLOCK_HELPERS to
+ * keep templates that use it on that plan (test/render/tracked.test.ts).
  */
 export function createHandlebars(): HandlebarsInstance {
   const hb = Handlebars.create()

@@ -16,7 +16,7 @@ import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
 import { canonicalLocale, createHandlebars, directionOf, type HandlebarsInstance } from './helpers.ts'
 import { parseVariants } from '../experiments/assign.ts'
 import { brandFillIns, DEFAULT_BRAND, type Brand } from './brand.ts'
-import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
+import { compileTracked, renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
 
 /** DESIGN.md's categories, plus `digest` for the digest email itself; a template names one in its front matter. */
 export const CATEGORIES = ['account', 'enrollment', 'progress', 'reminders', 'discussions', 'announcements', 'admin', 'digest'] as const
@@ -786,6 +786,8 @@ async function compileTemplate(
         }
       : {}),
     html: compile(html, 'compiled HTML', false),
+    // The same HTML with its links and pixel marked, for tracked messages (render.ts).
+    ...compileTracked(hb, html),
     text: compile(text, 'text part', true),
   }
 }

@@ -6,7 +6,7 @@
 import type { LearnerLinks } from '../preferences/links.ts'
 import type { TokenSigner } from '../preferences/tokens.ts'
 import type { TrackingPolicy } from './policy.ts'
-import { escapeAttribute, rewriteHtml } from './rewrite.ts'
+import { escapeAttribute, rewriteHtml, type RewriteOptions } from './rewrite.ts'
 import { clickToken, openToken, readClickToken } from './tokens.ts'
 
 export interface TrackingDeps {
@@ -30,18 +30,32 @@ export function clickUrl(deps: Pick<TrackingDeps, 'signer' | 'publicUrl'>, messa
   return `${deps.publicUrl}/t/c/${clickToken(deps.signer, messageId, target)}`
 }
 
-/** The email with its open pixel and tracked links, or unchanged when the message is not tracked. */
-export function trackEmail<T extends { html: string }>(deps: TrackingDeps, message: TrackableMessage, links: LearnerLinks, rendered: T): T {
-  if (!deps.policy.tracks(message)) return rendered
+/**
+ * How a message's HTML is tracked, or undefined when it is not: the render
+ * takes these (RenderOptions.tracking) and tracks the links as it writes
+ * them, which costs a fraction of scanning the output (src/render/render.ts).
+ */
+export function trackingFor(deps: TrackingDeps, message: TrackableMessage, links: LearnerLinks): RewriteOptions | undefined {
+  if (!deps.policy.tracks(message)) return undefined
   // The unsubscribe and preference links must work without us in the way,
   // and List-Unsubscribe names the same URL: they stay exactly as they are.
   const keep = new Set([links.preferences, links.unsubscribe].filter((link): link is string => !!link))
-  const html = rewriteHtml(rendered.html, {
+  return {
     clickUrl: (target) => clickUrl(deps, message.id, target),
     pixelUrl: openUrl(deps, message.id),
     keep,
-  })
-  return { ...rendered, html }
+  }
+}
+
+/**
+ * The email with its open pixel and tracked links, or unchanged when the
+ * message is not tracked: tracking by rewriting HTML already rendered. The
+ * reference the render's own tracking is tested against, and the way for
+ * HTML that no compiled template wrote.
+ */
+export function trackEmail<T extends { html: string }>(deps: TrackingDeps, message: TrackableMessage, links: LearnerLinks, rendered: T): T {
+  const tracking = trackingFor(deps, message, links)
+  return tracking ? { ...rendered, html: rewriteHtml(rendered.html, tracking) } : rendered
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
