@@ -67,6 +67,8 @@ export interface Config {
   deadLetterAlert: number
   /** Days stored events, finished messages and delivery attempts are kept. */
   retentionDays: number
+  /** Recipients an announcement's send expands into outbox rows per transaction (ANNOUNCE_BATCH). */
+  announceBatch: number
   /** Open pixel and tracked links in emails (TRACKING=on|off). */
   tracking: boolean
   /** Bearer token GET /metrics requires; unset leaves the endpoint open. */
@@ -313,6 +315,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sessionReminderOffsets: offsets(env, 'SESSION_REMINDER_OFFSETS', '24h,15m'),
     deadLetterAlert: integer(env, 'DEAD_LETTER_ALERT', 10, 0, 1_000_000),
     retentionDays: integer(env, 'RETENTION_DAYS', 90, 1, 36_500),
+    // Each batch is one transaction holding its row locks until commit: 1,000 rows commit in well under a second.
+    announceBatch: integer(env, 'ANNOUNCE_BATCH', 1000, 1, 50_000),
     tracking: oneOf(env, 'TRACKING', ['on', 'off'] as const, 'on') === 'on',
     metricsToken: read(env, 'METRICS_TOKEN'),
     canvasJwksUrl: url(env, 'CANVAS_JWKS_URL', ['https:', 'http:']),

@@ -27,6 +27,10 @@ import type { Brand } from './render/brand.ts'
 import { contextFromConfig } from './render/render.ts'
 import { TemplateStore } from './render/templates.ts'
 import { TemplateVersionSync } from './render/versions.ts'
+import { runAnnouncements } from './announcements/expand.ts'
+import { announcementGate } from './announcements/gate.ts'
+import { ANNOUNCEMENTS_JOB_LOCK } from './announcements/queries.ts'
+import { AnnouncementTemplates } from './announcements/templates.ts'
 import { trackingFor } from './tracking/apply.ts'
 import { TrackingPolicy } from './tracking/policy.ts'
 import { loadBrand, loadMailRouting, loadSecrets, seedAdminAlerts, type Secrets } from './settings/runtime.ts'
@@ -180,10 +184,12 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   await tracking.refresh()
   const experiments = new ExperimentDecisions(database.db, log)
   await experiments.start()
+  // Renders announcements (bodies stored in the database) as well as the template files.
+  const announcementTemplates = new AnnouncementTemplates(database.db, templates)
   const renderer: Renderer = {
     render: (message: ClaimedMessage) => {
       const links = linksFor(message)
-      return templates.render(message.notification, {
+      return announcementTemplates.render(message.notification, {
         locale: message.locale,
         // The learner's own zone for their mail; admins (no recipient row) read UTC.
         timeZone: message.recipientId
@@ -252,6 +258,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       database,
       db: database.db,
       templates,
+      renderer: announcementTemplates,
       transport,
       secrets,
       signer,
@@ -269,6 +276,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       gate: chainGates(
         reminderGate(database.db),
         preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours, addressSecret: secrets.appSecret }),
+        announcementGate(database.db, announcementTemplates, config.quietHours),
       ),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       secretsOf: (notification) => templates.secrets(notification),
@@ -290,13 +298,21 @@ export async function startService(config: Readonly<Config>, log: Logger, option
     jobs = startJobs({
       database,
       log,
-      templates,
+      templates: announcementTemplates,
       context,
       messageIdDomain: ingest.messageIdDomain,
       retentionDays: config.retentionDays,
       experiments: () => templates.experiments(),
       schedule: options.schedule ?? true,
       adapters: { retryDue: async (now) => ({ ...(await adapters.retryDue(now)) }), lockKey: ADAPTERS_JOB_LOCK },
+      announcements: {
+        lockKey: ANNOUNCEMENTS_JOB_LOCK,
+        run: (now) =>
+          runAnnouncements(
+            { db: database.db, log, batchSize: config.announceBatch, defaultLocale: config.defaultLocale, messageIdDomain: ingest.messageIdDomain },
+            now,
+          ),
+      },
       health: {
         thresholds: { ...DEFAULT_HEALTH_THRESHOLDS, deadLetters: config.deadLetterAlert },
         raise: (alert, webhookId) => raiseOwnAlert(ingest, alert, webhookId),

@@ -1,6 +1,7 @@
 // What every admin route shares: the session guard (sign-in redirect and
 // CSRF check), response headers, and rendering a view to a Response.
 
+import type { AnnouncementTemplates } from '../announcements/templates.ts'
 import { Elysia } from 'elysia'
 import type { AssetUrls } from '../../views/layout.tsx'
 import type { Config } from '../config.ts'
@@ -41,6 +42,8 @@ export interface AdminDeps {
   database: Database
   db: Db
   templates: TemplateStore
+  /** The templates plus announcements' bodies: what the worker renders with, so the message pages show the same. */
+  renderer: AnnouncementTemplates
   transport: TransportRouter
   secrets: Secrets
   signer: TokenSigner

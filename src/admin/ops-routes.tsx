@@ -9,6 +9,8 @@
 //   POST /admin/dead-letters/action       retry / discard one, a selection, or all matching;
 //                                         bulk ones and discards confirm first (a page, no JS)
 
+import { ANNOUNCEMENT_NOTIFICATION } from '../announcements/queries.ts'
+import { announcementOf } from '../announcements/templates.ts'
 import { Html } from '@elysiajs/html'
 import { Elysia } from 'elysia'
 import { DashboardLive, DashboardPage, LIVE_PATH, type DashboardData } from '../../views/admin/dashboard.tsx'
@@ -128,9 +130,12 @@ export function opsRoutes(deps: AdminDeps) {
    * per-recipient links — but with the values the template marks secret (a
    * password-reset link) masked: an admin page never shows them.
    */
-  function render(message: MessageDetail) {
+  async function render(message: MessageDetail) {
     const links = learnerLinks(deps.signer, deps.config.publicUrl, message)
-    const rendered = deps.templates.render(message.notification, {
+    // An announcement's body lives in the database: compiled (once) before the synchronous render.
+    const announcement = message.notification === ANNOUNCEMENT_NOTIFICATION ? announcementOf(message.variables) : undefined
+    if (announcement) await deps.renderer.ensure(announcement.id, announcement.version, [message.locale])
+    const rendered = deps.renderer.render(message.notification, {
       locale: message.locale,
       timeZone: message.recipientId ? ((message.variables.user as { timezone?: string } | undefined)?.timezone ?? null) : null,
       variables: maskSecrets(message.variables, deps.templates.secrets(message.notification)),
@@ -214,7 +219,7 @@ export function opsRoutes(deps: AdminDeps) {
       let subject = message.subject
       let listUnsubscribe: Record<string, string> = {}
       try {
-        const { rendered, links } = render(message)
+        const { rendered, links } = await render(message)
         text = { ok: true, body: rendered.text }
         subject ??= rendered.subject
         listUnsubscribe = unsubscribeHeaders(links)
@@ -252,7 +257,7 @@ export function opsRoutes(deps: AdminDeps) {
       const message = UUID.test(params.id) ? await findMessage(db, params.id) : undefined
       if (!message) return new Response('No such message.', { status: 404, headers: { ...PREVIEW_HEADERS, 'content-type': 'text/plain; charset=utf-8' } })
       try {
-        return new Response(render(message).rendered.html, { headers: PREVIEW_HEADERS })
+        return new Response((await render(message)).rendered.html, { headers: PREVIEW_HEADERS })
       } catch (error) {
         const page = (
           <html lang="en">

@@ -4,6 +4,7 @@
 import { Html } from '@elysiajs/html'
 import { Elysia, t } from 'elysia'
 import { LoginPage, SetupPage } from '../../views/admin/login.tsx'
+import { announcementRoutes } from '../announcements/routes.tsx'
 import { MIN_PASSWORD_LENGTH } from './auth.ts'
 import { adminGuard, clientAddress, html, redirect, safeNext, signedIn, type AdminDeps } from './http.ts'
 
@@ -54,6 +55,7 @@ export function authRoutes(deps: AdminDeps) {
       },
       { body: t.Object({ email: t.String({ format: 'email', maxLength: 320 }), password: t.String({ maxLength: 1000 }) }) },
     )
+    .use(announcementRoutes(deps))
     .use(
       new Elysia().use(adminGuard(auth)).post('/admin/logout', async ({ session }) => {
         await auth.logout(signedIn(session))

@@ -4,6 +4,7 @@
 // discards them. Deleted in small batches, each its own statement, so the
 // job never holds many locks or one long transaction against live traffic.
 
+import { syncEnrollments } from '../announcements/queries.ts'
 import type { Db } from '../db/client.ts'
 import { deleteRateWindowsBefore } from '../transport/queries.ts'
 import { deleteOldAttempts, deleteOldEvents, deleteOldMessages } from './queries.ts'
@@ -39,6 +40,9 @@ export async function runHousekeeping(deps: HousekeepingDeps, now: Date): Promis
   // Messages first: their attempts go with them, and fewer attempts are left to delete one by one.
   const messages = await drain(deleteOldMessages)
   const attempts = await drain(deleteOldAttempts)
+  // Course segments (announcements) know who is in a course from stored
+  // events; copy what the events say before retention deletes them.
+  await syncEnrollments(deps.db)
   const events = await drain(deleteOldEvents)
   // Send-rate windows matter only while they last; an hour's margin covers any clock skew between processes.
   await deleteRateWindowsBefore(deps.db, new Date(now.getTime() - 3_600_000))

@@ -37,7 +37,10 @@ export const EXPERIMENTS_SCHEDULE = '*/15 * * * *'
 /** Every ten seconds: a native event waiting for an LMS lookup is retried within its backoff plus this. */
 export const ADAPTERS_SCHEDULE = '*/10 * * * * *'
 
-export type JobName = 'digests' | 'health' | 'housekeeping' | 'experiments' | 'adapters'
+/** Every two seconds: a scheduled announcement starts within that, and a sending one keeps its batches coming. */
+export const ANNOUNCEMENTS_SCHEDULE = '*/2 * * * * *'
+
+export type JobName = 'digests' | 'health' | 'housekeeping' | 'experiments' | 'adapters' | 'announcements'
 
 export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   database: Database
@@ -51,6 +54,8 @@ export interface JobsDeps extends Omit<DigestDeps, 'db' | 'log'> {
   experiments: () => readonly DeclaredExperiment[]
   /** Native LMS events waiting in `enriching` (src/adapters). */
   adapters?: { retryDue(now: Date): Promise<Record<string, unknown>>; lockKey: number }
+  /** Announcements being sent: expanded into the outbox batch by batch (src/announcements). */
+  announcements?: { run(now: Date): Promise<Record<string, unknown>>; lockKey: number }
 }
 
 export interface Jobs {
@@ -96,6 +101,9 @@ export function startJobs(deps: JobsDeps): Jobs {
     },
     ...(deps.adapters
       ? [{ name: 'adapters', pattern: ADAPTERS_SCHEDULE, lockKey: deps.adapters.lockKey, run: (now: Date) => deps.adapters!.retryDue(now) }]
+      : []),
+    ...(deps.announcements
+      ? [{ name: 'announcements', pattern: ANNOUNCEMENTS_SCHEDULE, lockKey: deps.announcements.lockKey, run: (now: Date) => deps.announcements!.run(now) }]
       : []),
   ])
   if (deps.schedule) scheduler.start()

@@ -591,6 +591,35 @@ export class TemplateStore {
     return compileTemplate(hb, compileMjml, notification, locale, file, layout, partials, fills)
   }
 
+  /**
+   * Compiles an announcement's body (src/announcements) as a template of
+   * category `announcements` with no file behind it: the locale's shared
+   * layout, the partials, the same checks, MJML strict. Callers cache the
+   * result: MJML is the slow part.
+   */
+  async compileAnnouncement(notification: string, locale: string, source: TemplateSource): Promise<CompiledTemplate> {
+    if (!source.subject.trim()) throw new TemplateError(notification, 'the subject is empty')
+    if (/[\r\n]/.test(source.subject)) throw new TemplateError(notification, 'the subject must be one line')
+    const layoutLocale = localeChain(locale, this.fallbackLocale).find((l) => this.compiler.layouts.has(l)) ?? this.fallbackLocale
+    const layout = this.compiler.layouts.get(layoutLocale)!
+    const file: SourceFile = {
+      name: notification,
+      // No file of its own; MJML wants an existing path to resolve from, and mj-include is refused anyway.
+      path: layout.path,
+      frontMatter: {
+        subject: source.subject,
+        category: 'announcements',
+        ...(source.preheader ? { preheader: source.preheader } : {}),
+        ...experimentLines(notification, source.experiment),
+      },
+      mjml: source.mjml.replace(/\r\n?/g, '\n'),
+      mjmlLine: 1,
+      text: source.text.replace(/\r\n?/g, '\n'),
+    }
+    const { hb, compileMjml, partials } = this.compiler
+    return compileTemplate(hb, compileMjml, notification, layoutLocale, file, layout, partials, brandFillIns(this.currentBrand))
+  }
+
   /** The version in use for exactly (notification, locale), if an edit (or a revert) was stored. */
   activeVersion(notification: string, locale: string): { id: string; version: number; edited: boolean } | undefined {
     const active = this.active.get(notification)?.get(locale)

@@ -11,6 +11,7 @@ export const ADMIN_NAV = [
   { href: '/admin/dead-letters', label: 'Dead letters' },
   { href: '/admin/templates', label: 'Templates' },
   { href: '/admin/experiments', label: 'Experiments' },
+  { href: '/admin/announcements', label: 'Announcements' },
   { href: '/admin/analytics', label: 'Analytics' },
   { href: '/admin/adapters', label: 'Adapters' },
   { href: '/admin/recipients', label: 'Recipients' },
