@@ -9,20 +9,21 @@
 //   POST /admin/dead-letters/action       retry / discard one, a selection, or all matching;
 //                                         bulk ones and discards confirm first (a page, no JS)
 
-import { ANNOUNCEMENT_NOTIFICATION } from '../announcements/queries.ts'
-import { announcementOf } from '../announcements/templates.ts'
 import { Html } from '@elysiajs/html'
 import { Elysia } from 'elysia'
 import { DashboardLive, DashboardPage, LIVE_PATH, type DashboardData } from '../../views/admin/dashboard.tsx'
 import { ConfirmActionPage, DeadLettersPage, type DeadLetterFilterFields } from '../../views/admin/dead-letters.tsx'
 import { AdminLayout } from '../../views/admin/layout.tsx'
 import { MessagePage, MessagesPage, type MessageFilterFields } from '../../views/admin/messages.tsx'
+import { ANNOUNCEMENT_NOTIFICATION } from '../announcements/queries.ts'
+import { announcementOf } from '../announcements/templates.ts'
 import { messageStates, type MessageState } from '../db/schema/index.ts'
 import { discardDead, notifyWorkers, requeueDead, type DeadLetterFilter } from '../outbox/queries.ts'
 import { learnerLinks, unsubscribeHeaders } from '../preferences/links.ts'
 import { contextFromConfig } from '../render/render.ts'
 import { maskSecrets } from '../render/secrets.ts'
 import { adminGuard, html, redirect, safeNext, signedIn, type AdminDeps } from './http.ts'
+import { PREVIEW_HEADERS } from './previews.ts'
 import { recordAudit } from './queries.ts'
 import {
   attemptsOf,
@@ -40,17 +41,6 @@ import {
 export const PAGE_SIZE = 50
 /** Deeper than this, narrow the filter: offset paging gets slow and nobody reads page 200. */
 const MAX_PAGE = 200
-
-/** The preview is the one admin response that may be framed, by our own pages only, and runs nothing. */
-const PREVIEW_HEADERS: Readonly<Record<string, string>> = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'SAMEORIGIN',
-  'x-robots-tag': 'noindex, nofollow',
-  'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'",
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 

@@ -38,6 +38,7 @@ import { mailDirectory } from '../transport/file.ts'
 import { TransportError } from '../transport/types.ts'
 import type { AdminSession } from './auth.ts'
 import { adminGuard, html, redirect, signedIn, type AdminDeps } from './http.ts'
+import { PREVIEW_HEADERS } from './previews.ts'
 import { listMailbox, parseEml, readMailboxFile } from './mailbox.ts'
 import { adminNotFound, PAGE_SIZE, pageNumber } from './people.tsx'
 import { recordAudit } from './queries.ts'
@@ -55,16 +56,6 @@ function fromDomain(mailFrom: string): string {
 
 const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/
 const MODES: readonly EnrollmentMode[] = ['paid', 'all', 'off']
-
-/** The HTML part of a mailbox message: no script, no form, no plugin, no navigation; framed by our own pages only. */
-const PREVIEW_HEADERS: Record<string, string> = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'content-security-policy': "sandbox; default-src 'none'; img-src data: https:; style-src 'unsafe-inline'; frame-ancestors 'self'",
-  'x-frame-options': 'SAMEORIGIN',
-}
 
 /** `smtp://user:pass@host:587` → `smtp://host:587`: the server, never the credentials. */
 export function transportDetail(name: string, smtpUrl: string | undefined, dataDir: string): string | null {

@@ -12,7 +12,7 @@
 //   POST /admin/templates/:notification/:locale/revert    a new version that hands it back to the file
 //   GET  /admin/template-previews/:key                 the preview's HTML, for its sandboxed iframe
 
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { Html } from '@elysiajs/html'
 import { Elysia, t } from 'elysia'
 import {
@@ -35,48 +35,8 @@ import { saveVersion } from '../render/versions.ts'
 import type { AdminSession } from './auth.ts'
 import { adminGuard, ADMIN_HEADERS, html, redirect, signedIn, type AdminDeps } from './http.ts'
 import { lineDiff, versionText } from './line-diff.ts'
+import { PREVIEW_HEADERS, PreviewCache } from './previews.ts'
 import { recordAudit } from './queries.ts'
-
-/**
- * Rendered previews, for the iframe to fetch: the email's HTML needs its
- * inline styles, which the admin pages' CSP (inherited by a srcdoc frame)
- * forbids, so it is served from its own URL with a CSP of its own. Kept in
- * this process's memory for PREVIEW_TTL_MS, per admin. With several
- * processes behind a balancer that does not keep an admin on one of them,
- * a preview can miss; the frame then says so (the subject and text part,
- * in the page itself, are unaffected).
- */
-const PREVIEW_TTL_MS = 15 * 60_000
-const PREVIEW_LIMIT = 500
-
-class PreviewCache {
-  private entries = new Map<string, { adminId: string; html: string; expires: number }>()
-
-  put(adminId: string, body: string): string {
-    const now = Date.now()
-    for (const [key, entry] of this.entries) if (entry.expires < now || this.entries.size >= PREVIEW_LIMIT) this.entries.delete(key)
-    const key = randomBytes(18).toString('base64url')
-    this.entries.set(key, { adminId, html: body, expires: now + PREVIEW_TTL_MS })
-    return key
-  }
-
-  get(adminId: string, key: string): string | undefined {
-    const entry = this.entries.get(key)
-    return entry && entry.adminId === adminId && entry.expires >= Date.now() ? entry.html : undefined
-  }
-}
-
-/**
- * The preview frame's own headers: `sandbox` makes it a unique origin with
- * no scripts even if opened directly; inline styles (the email's own) are
- * all it may use; only the admin pages may frame it.
- */
-const PREVIEW_HEADERS: Readonly<Record<string, string>> = {
-  ...ADMIN_HEADERS,
-  'content-security-policy':
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https: data:; frame-ancestors 'self'",
-  'x-frame-options': 'SAMEORIGIN',
-}
 
 const editorBody = t.Object(
   {
@@ -136,7 +96,7 @@ const sourceOfRow = (row: VersionRow): TemplateSource => ({
 
 export function templateRoutes(deps: AdminDeps) {
   const { templates, database, db, config } = deps
-  const previews = new PreviewCache()
+  const previews = new PreviewCache(500)
   const fromDomain = (/<([^>]+)>\s*$/.exec(config.mailFrom)?.[1] ?? config.mailFrom).split('@')[1] ?? 'localhost'
   const shellOf = (session: AdminSession) => ({
     assets: deps.assets,

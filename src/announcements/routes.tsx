@@ -16,7 +16,7 @@
 //
 // Every POST passes adminGuard's CSRF check; every change is audited.
 
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { Html } from '@elysiajs/html'
 import { Elysia, t } from 'elysia'
 import {
@@ -36,6 +36,7 @@ import {
 import type { AdminSession } from '../admin/auth.ts'
 import { adminGuard, ADMIN_HEADERS, html, redirect, signedIn, type AdminDeps } from '../admin/http.ts'
 import { adminNotFound } from '../admin/people.tsx'
+import { PREVIEW_HEADERS, PreviewCache } from '../admin/previews.ts'
 import { recordAudit } from '../admin/queries.ts'
 import type { Announcement, Segment } from '../db/schema/index.ts'
 import { fromWallClock } from '../preferences/schedule.ts'
@@ -45,34 +46,6 @@ import { TemplateError } from '../render/templates.ts'
 import { ANNOUNCEMENT_NOTIFICATION, cancelPendingRows, findAnnouncement, holdPending, insertAnnouncement, listAnnouncements, progressOf, releaseHeld, resultsOf, segmentSize, syncEnrollments, transition, updateUnsent, type Progress } from './queries.ts'
 import { describeSegment, fieldsOf, segmentFrom, SEGMENT_KINDS } from './segments.ts'
 import { sourceOf, type AnnouncementContent } from './templates.ts'
-
-const PREVIEW_TTL_MS = 15 * 60_000
-const PREVIEW_LIMIT = 200
-
-/** Rendered previews, per admin, for the iframe to fetch (the email's inline styles need a CSP of their own). */
-class PreviewStore {
-  private entries = new Map<string, { adminId: string; html: string; expires: number }>()
-
-  put(adminId: string, body: string): string {
-    const now = Date.now()
-    for (const [key, entry] of this.entries) if (entry.expires < now || this.entries.size >= PREVIEW_LIMIT) this.entries.delete(key)
-    const key = randomBytes(18).toString('base64url')
-    this.entries.set(key, { adminId, html: body, expires: now + PREVIEW_TTL_MS })
-    return key
-  }
-
-  get(adminId: string, key: string): string | undefined {
-    const entry = this.entries.get(key)
-    return entry && entry.adminId === adminId && entry.expires >= Date.now() ? entry.html : undefined
-  }
-}
-
-/** The preview frame: a sandboxed unique origin, inline styles only, framed by admin pages only. */
-const PREVIEW_HEADERS: Readonly<Record<string, string>> = {
-  ...ADMIN_HEADERS,
-  'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; font-src https: data:; frame-ancestors 'self'",
-  'x-frame-options': 'SAMEORIGIN',
-}
 
 const segmentFields = {
   segment: t.Optional(t.Union(SEGMENT_KINDS.map((kind) => t.Literal(kind)))),
@@ -207,7 +180,7 @@ export function progressView(announcement: Announcement, progress: Progress, now
 
 export function announcementRoutes(deps: AdminDeps) {
   const { db, templates, config } = deps
-  const previews = new PreviewStore()
+  const previews = new PreviewCache(200)
   const fromDomain = (/<([^>]+)>\s*$/.exec(config.mailFrom)?.[1] ?? config.mailFrom).split('@')[1] ?? 'localhost'
   const timeZones = Intl.supportedValuesOf('timeZone')
   const shellOf = (session: AdminSession) => ({ assets: deps.assets, siteName: deps.siteName, admin: { email: session.email, csrfToken: session.csrfToken } })
