@@ -10,7 +10,7 @@ const APP_SECRET = 'belfry-bench-app-secret-0123456789abcdef'
 
 export interface BelfryProcess {
   child: Child
-  /** http://127.0.0.1:<port>, or null for ROLE=worker (which serves no HTTP). */
+  /** http://127.0.0.1:<port>, or null for ROLE=worker (which serves only health and metrics). */
   base: string | null
 }
 

@@ -39,33 +39,47 @@ export interface AppDeps {
   log: Logger
 }
 
+/** One JSON answer for every error, whichever app raised it. */
+function errors(log: Logger) {
+  return new Elysia().onError({ as: 'global' }, ({ error, code, set, request }) => {
+    if (error instanceof AppError) {
+      set.status = error.status
+      return error.toJSON()
+    }
+    if (code === 'NOT_FOUND') {
+      set.status = 404
+      return new AppError('not_found', 'no such route').toJSON()
+    }
+    if (code === 'VALIDATION' || code === 'PARSE') {
+      set.status = 400
+      return new AppError('bad_request', 'the request could not be read').toJSON()
+    }
+    if (isDatabaseUnavailable(error)) {
+      // Nothing was stored; an LMS retries a 503, and Retry-After says when.
+      log.warn('database unavailable', { method: request.method, path: new URL(request.url).pathname, error })
+      set.status = 503
+      set.headers['retry-after'] = '5'
+      return new AppError('not_ready', 'the database is unavailable right now; nothing was stored, try again shortly').toJSON()
+    }
+    log.error('request failed', { method: request.method, path: new URL(request.url).pathname, error })
+    set.status = 500
+    return new AppError('internal', 'something went wrong on our side; the request was not stored').toJSON()
+  })
+}
+
+/**
+ * What a ROLE=worker process serves on PORT: liveness, readiness and its own
+ * metrics (send latency, transport errors), for an orchestrator and
+ * Prometheus. No webhooks and no pages: those are the API processes' job.
+ */
+export function createOpsApp(deps: Pick<AppDeps, 'database' | 'metrics' | 'log'>) {
+  return new Elysia().use(errors(deps.log)).use(healthRoutes(deps.database)).use(metricsRoutes(deps.metrics))
+}
+
 export function createApp(deps: AppDeps) {
   const assets = loadAssets()
   return new Elysia()
-    .onError(({ error, code, set, request }) => {
-      if (error instanceof AppError) {
-        set.status = error.status
-        return error.toJSON()
-      }
-      if (code === 'NOT_FOUND') {
-        set.status = 404
-        return new AppError('not_found', 'no such route').toJSON()
-      }
-      if (code === 'VALIDATION' || code === 'PARSE') {
-        set.status = 400
-        return new AppError('bad_request', 'the request could not be read').toJSON()
-      }
-      if (isDatabaseUnavailable(error)) {
-        // Nothing was stored; an LMS retries a 503, and Retry-After says when.
-        deps.log.warn('database unavailable', { method: request.method, path: new URL(request.url).pathname, error })
-        set.status = 503
-        set.headers['retry-after'] = '5'
-        return new AppError('not_ready', 'the database is unavailable right now; nothing was stored, try again shortly').toJSON()
-      }
-      deps.log.error('request failed', { method: request.method, path: new URL(request.url).pathname, error })
-      set.status = 500
-      return new AppError('internal', 'something went wrong on our side; the request was not stored').toJSON()
-    })
+    .use(errors(deps.log))
     .get('/robots.txt', () => new Response(Bun.file(new URL('../public/robots.txt', import.meta.url)), {
       headers: { 'content-type': 'text/plain; charset=utf-8' },
     }))

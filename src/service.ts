@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { AdminAuth, ensureFirstAdmin } from './admin/auth.ts'
 import { AdapterPipeline } from './adapters/pipeline.ts'
 import { ADAPTERS_JOB_LOCK } from './adapters/queries.ts'
-import { createApp, type App } from './app.ts'
+import { createApp, createOpsApp, type App } from './app.ts'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
 import { applyMigrations } from './db/migrate.ts'
@@ -322,10 +322,12 @@ export async function startService(config: Readonly<Config>, log: Logger, option
   }
 
   let port: number | null = null
-  if (options.listen !== false && config.role !== 'worker') {
-    app.listen({ port: config.port, hostname: '0.0.0.0', maxRequestBodySize: config.maxRequestBytes })
-    port = app.server?.port ?? null
-    log.info('listening', { port, publicUrl: config.publicUrl })
+  // A worker serves only its health and metrics; the others, everything.
+  const served = config.role === 'worker' ? createOpsApp({ database, metrics: { metrics, token: config.metricsToken }, log }) : app
+  if (options.listen !== false) {
+    served.listen({ port: config.port, hostname: '0.0.0.0', maxRequestBodySize: config.maxRequestBytes })
+    port = served.server?.port ?? null
+    log.info('listening', { port, publicUrl: config.publicUrl, ...(config.role === 'worker' ? { serves: '/healthz, /readyz, /metrics' } : {}) })
     if (!config.metricsToken) log.warn('METRICS_TOKEN not set: GET /metrics is open to anyone who can reach this port')
   }
 
@@ -348,7 +350,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       clearInterval(brandRefresh)
       experiments.stop()
       // New requests first, then the worker finishes what it holds, then the connections go.
-      if (app.server) await app.stop()
+      if (served.server) await served.stop()
       // A digest job running now queues its rows before the worker stops claiming.
       await jobs?.stop()
       await worker?.stop()

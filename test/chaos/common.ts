@@ -52,7 +52,7 @@ export async function createDatabase(suffix: string, serverUrl = process.env.DAT
 
 export interface Belfry {
   child: Child
-  /** null for ROLE=worker, which serves no HTTP. */
+  /** null for ROLE=worker, which serves only health and metrics. */
   base: string | null
 }
 
