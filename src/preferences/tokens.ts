@@ -11,7 +11,7 @@
 // verify is simply "not found": a forger learns nothing, not even whether a
 // recipient exists.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 
 export type TokenPurpose = 'preferences' | 'unsubscribe'
 
@@ -35,8 +35,16 @@ function keyId(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url').slice(0, 6)
 }
 
+// A keyed hasher per secret, copied for each token: a message signs ~9
+// tokens (links, pixel, unsubscribe, preferences), and copying the keyed
+// state took 0.4–0.7× the time of a new createHmac each (scratch A/B of
+// 100,000 tokens, same process).
+const keyed = new Map<string, Bun.CryptoHasher>()
+
 function mac(secret: string, purpose: TokenPurpose | DataPurpose, payload: string): Buffer {
-  return createHmac('sha256', secret).update(`belfry-token\n${purpose}\n${payload}`).digest().subarray(0, MAC_BYTES)
+  let hasher = keyed.get(secret)
+  if (!hasher) keyed.set(secret, (hasher = new Bun.CryptoHasher('sha256', secret)))
+  return (hasher.copy().update(`belfry-token\n${purpose}\n${payload}`).digest() as Buffer).subarray(0, MAC_BYTES)
 }
 
 export class TokenSigner {
