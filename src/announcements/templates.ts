@@ -6,7 +6,7 @@
 // announcement gate (gate.ts) awaits ensure() for each claimed batch.
 
 import type { Announcement } from '../db/schema/index.ts'
-import type { Db } from '../db/client.ts'
+import type { Db, Executor } from '../db/client.ts'
 import type { Brand } from '../render/brand.ts'
 import { renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions } from '../render/render.ts'
 import type { TemplateSource, TemplateStore } from '../render/templates.ts'
@@ -59,21 +59,23 @@ export class AnnouncementTemplates {
   /**
    * Compiles what `render` will need for these messages, unless done already
    * for this brand. Throws when the announcement is gone or does not compile.
+   * `db`: the transaction a caller is in (PGlite is one session: a query
+   * outside it would wait for it to end).
    */
-  async ensure(id: string, version: number, locales: Iterable<string>): Promise<void> {
+  async ensure(id: string, version: number, locales: Iterable<string>, db: Executor = this.db): Promise<void> {
     const missing = [...new Set(locales)].filter((locale) => this.compiled.get(keyOf(id, version, locale))?.brand !== this.store.brand)
     if (missing.length === 0) return
     const key = `${id}:${version}:${missing.sort().join(',')}`
     let pending = this.compiling.get(key)
     if (!pending) {
-      pending = this.compile(id, version, missing).finally(() => this.compiling.delete(key))
+      pending = this.compile(id, version, missing, db).finally(() => this.compiling.delete(key))
       this.compiling.set(key, pending)
     }
     await pending
   }
 
-  private async compile(id: string, version: number, locales: string[]): Promise<void> {
-    const announcement = await findAnnouncement(this.db, id)
+  private async compile(id: string, version: number, locales: string[], db: Executor): Promise<void> {
+    const announcement = await findAnnouncement(db, id)
     if (!announcement) throw new Error(`announcement ${id} no longer exists`)
     // An edit is only possible before sending starts, so a message's version is the row's.
     if (announcement.version !== version) throw new Error(`announcement ${id} is at version ${announcement.version}, not ${version}`)
@@ -83,6 +85,14 @@ export class AnnouncementTemplates {
       this.compiled.delete(keyOf(id, version, locale))
       this.compiled.set(keyOf(id, version, locale), { brand, compiled })
       if (this.compiled.size > MAX_COMPILED) this.compiled.delete(this.compiled.keys().next().value!)
+    }
+  }
+
+  /** ensure() for the announcements among these messages; one that cannot be compiled is left to fail at render. */
+  async prepare(items: readonly { notification: string; variables: Record<string, unknown> }[], locale: string, db: Executor): Promise<void> {
+    for (const item of items) {
+      const which = item.notification === ANNOUNCEMENT_NOTIFICATION ? announcementOf(item.variables) : undefined
+      if (which) await this.ensure(which.id, which.version, [locale], db).catch(() => {})
     }
   }
 

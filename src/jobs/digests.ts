@@ -7,7 +7,7 @@
 // or whose address is suppressed).
 
 import { randomUUID } from 'node:crypto'
-import type { Db } from '../db/client.ts'
+import type { Db, Executor } from '../db/client.ts'
 import type { Logger } from '../log.ts'
 import { insertMessages, notifyWorkers } from '../outbox/queries.ts'
 import { DIGEST_CATEGORY } from '../preferences/categories.ts'
@@ -38,8 +38,15 @@ const RECIPIENT_PAGE = 500
 
 export interface DigestDeps {
   db: Db
-  /** Renders each item's own subject as its one-line title. */
-  templates: { render(notification: string, options: RenderOptions): RenderedEmail }
+  /**
+   * Renders each item's own subject as its one-line title; `prepare` first
+   * gets ready what render needs that is not in memory yet (an announcement's
+   * body, compiled from the database).
+   */
+  templates: {
+    render(notification: string, options: RenderOptions): RenderedEmail
+    prepare?(items: readonly { notification: string; variables: Record<string, unknown> }[], locale: string, db: Executor): Promise<void>
+  }
   context: RenderContext
   /** Host part of the Message-IDs we mint (as ingest does). */
   messageIdDomain: string
@@ -134,6 +141,11 @@ async function buildDigest(
     )
     // The learner's locale now; else the one their items were written for (ingest applied DEFAULT_LOCALE).
     const locale = recipient.locale ?? kept[0]!.locale
+    await deps.templates.prepare?.(
+      listed.map((item) => ({ notification: item.notification, variables: variablesById.get(item.id) ?? {} })),
+      locale,
+      tx,
+    )
     const variables = digestVariables(deps, recipient, kept, listed, variablesById, locale, now)
 
     const id = randomUUID()
