@@ -1,9 +1,9 @@
 // What every admin route shares: the session guard (sign-in redirect and
 // CSRF check), response headers, and rendering a view to a Response.
 
-import type { AnnouncementTemplates } from '../announcements/templates.ts'
 import { Elysia } from 'elysia'
 import type { AssetUrls } from '../../views/layout.tsx'
+import type { AnnouncementTemplates } from '../announcements/templates.ts'
 import type { Config } from '../config.ts'
 import type { Database, Db } from '../db/client.ts'
 import type { Logger } from '../log.ts'
