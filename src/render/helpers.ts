@@ -230,6 +230,14 @@ export function truncate(value: unknown, max: number): string {
 }
 
 /**
+ * Block helpers whose output is only their own blocks, shown, repeated or
+ * not (Handlebars' own and `variant`). A value helper used as a block
+ * (`{{#or x}}…{{/or}}`) would write its result unescaped: an HTML part may
+ * use only these as blocks.
+ */
+export const BLOCK_HELPERS: ReadonlySet<string> = new Set(['if', 'unless', 'each', 'with', 'variant'])
+
+/**
  * The helpers templates may call. `templates.ts` refuses, at load, a
  * template that calls anything else, so a typo fails at start rather than
  * on the first message.
@@ -246,8 +254,8 @@ export function truncate(value: unknown, max: number): string {
  * Every helper returns plain text (never a SafeString), which `{{…}}`
  * escapes, and `variant` writes only its own blocks: tracking, planned once
  * per template from its tags (render.ts, markTracking), relies on no value
- * adding markup. A new block helper must join render.ts's BLOCK_HELPERS to
- * keep templates that use it on that plan (test/render/tracked.test.ts).
+ * adding markup. A new block helper must join BLOCK_HELPERS, or an HTML
+ * part that uses it is refused (templates.ts, checkHandlebars).
  */
 export function createHandlebars(): HandlebarsInstance {
   const hb = Handlebars.create()

@@ -6,7 +6,7 @@
 import Handlebars from 'handlebars'
 import type { Config } from '../config.ts'
 import { pixelElement, rewriteHtml, templateLinks, trackedHref, type Hole, type RewriteOptions } from '../tracking/rewrite.ts'
-import { messageFormat, type HandlebarsInstance } from './helpers.ts'
+import { BLOCK_HELPERS, messageFormat, type HandlebarsInstance } from './helpers.ts'
 
 /** What the renderer adds to every message; not stored per message. */
 export interface RenderContext {
@@ -184,8 +184,6 @@ interface AstNode {
   path?: { original?: unknown }
 }
 
-/** Block helpers whose output is only their own blocks, shown, repeated or not (helpers.ts's `variant` and Handlebars' own). */
-const BLOCK_HELPERS: ReadonlySet<string> = new Set(['if', 'unless', 'each', 'with', 'variant'])
 
 interface Parsed {
   /** The template's own text, as offsets of the source; `top` when outside every block. */

@@ -13,7 +13,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
 import mjml2html from 'mjml'
 import type { MJMLParseError, MJMLParsingOptions } from 'mjml-core'
-import { canonicalLocale, createHandlebars, directionOf, type HandlebarsInstance } from './helpers.ts'
+import { BLOCK_HELPERS, canonicalLocale, createHandlebars, directionOf, type HandlebarsInstance } from './helpers.ts'
 import { parseVariants } from '../experiments/assign.ts'
 import { brandFillIns, DEFAULT_BRAND, type Brand } from './brand.ts'
 import { compileTracked, renderTemplate, type CompiledTemplate, type RenderedEmail, type RenderOptions, type TemplateExperiment } from './render.ts'
@@ -252,6 +252,9 @@ function checkHandlebars(hb: HandlebarsInstance, file: string, where: string, so
     }
     if (html && n.type === 'MustacheStatement' && n.escaped === false) {
       throw new TemplateError(file, `${where} line ${n.loc?.start.line}: {{{…}}} / {{& …}} output unescaped HTML; use {{…}}`)
+    }
+    if (html && n.type === 'BlockStatement' && typeof n.path?.original === 'string' && n.path.original in hb.helpers && !BLOCK_HELPERS.has(n.path.original)) {
+      throw new TemplateError(file, `${where} line ${n.loc?.start.line}: {{#${n.path.original}}} as a block writes its value unescaped; use {{#if}}, {{#each}}, {{#unless}}, {{#with}} or {{#variant}}`)
     }
     const callsHelper = n.type === 'SubExpression' || ((n.type === 'MustacheStatement' || n.type === 'BlockStatement') && ((n.params?.length ?? 0) > 0 || !!n.hash))
     const name = n.path?.original

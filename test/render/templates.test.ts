@@ -170,6 +170,12 @@ describe('a bad template stops the load, naming the file', () => {
     expect(message).toContain('unescaped HTML')
   })
 
+  test('a value helper used as a block in the HTML, which would write its value unescaped too', async () => {
+    const message = await loadError(await folderWith(valid('subject: Hi\ncategory: account', '<mj-text>{{#or course.title "x"}}shown{{/or}}</mj-text>')))
+    expect(message).toMatch(where)
+    expect(message).toContain('{{#or}} as a block writes its value unescaped')
+  })
+
   test('no text part, an image without alt text, an unknown partial', async () => {
     expect(await loadError(await folderWith('---\nsubject: Hi\ncategory: account\n---\n<mj-text>Hi</mj-text>\n'))).toContain('--- text ---')
     expect(
