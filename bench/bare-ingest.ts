@@ -11,9 +11,9 @@ import { exitWithParent } from './processes.ts'
 const [url, port] = process.argv.slice(2)
 if (!url || !port) throw new Error('usage: bun bench/bare-ingest.ts <database url> <port>')
 
-// The same pool size Belfry opens by default (WORKER_CONCURRENCY 16 + 10 in
-// src/service.ts), so neither side wins on connection count alone.
-const sql = postgres(url, { max: 26, onnotice: () => {} })
+// The same pool size Belfry opens by default (DATABASE_POOL, 10), so neither
+// side wins on connection count alone.
+const sql = postgres(url, { max: 10, onnotice: () => {} })
 await sql`create table if not exists bench_bare_ingest (id bigserial primary key, body jsonb not null, received_at timestamptz not null default now())`
 
 const app = new Elysia()
