@@ -31,9 +31,25 @@ export interface HitDetail extends Record<string, unknown> {
   url?: string
 }
 
-export async function recordHit(db: Executor, messageId: string, kind: 'open' | 'click', detail: HitDetail): Promise<void> {
+/**
+ * Tracking rows kept per message. A person opens and clicks an email a few
+ * times; anyone holding one of its links can request it without end, and
+ * each request would be a row. Past this, hits still redirect and still get
+ * the pixel, but are not stored: the results already say the email was read.
+ */
+export const MAX_HITS_PER_MESSAGE = 100
+
+/** Stores a hit unless the message already has MAX_HITS_PER_MESSAGE; false when it was not stored. */
+export async function recordHit(db: Executor, messageId: string, kind: 'open' | 'click', detail: HitDetail): Promise<boolean> {
   // now(): the same clock findTrackedMessage measured the time since sending with.
-  await db.insert(messageEvents).values({ messageId, kind, source: 'tracking', detail, occurredAt: sql`now()` })
+  const inserted = await rows<{ id: number }>(
+    db,
+    sql`insert into ${messageEvents} (message_id, kind, source, detail, occurred_at)
+        select ${messageId}::uuid, ${kind}, 'tracking', ${JSON.stringify(detail)}::jsonb, now()
+        where (select count(*) from ${messageEvents} where message_id = ${messageId}::uuid and source = 'tracking') < ${MAX_HITS_PER_MESSAGE}
+        returning id`,
+  )
+  return inserted.length > 0
 }
 
 /**

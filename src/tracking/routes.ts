@@ -87,8 +87,7 @@ export function trackingRoutes(deps: TrackingRoutesDeps) {
     const message = await findTrackedMessage(db, messageId)
     if (!message || !(await policy.records(message))) return false
     const verdict = judge(message.sinceSentMs)
-    await recordHit(db, messageId, kind, { ...verdict, user_agent: agent, ...(url !== undefined ? { url } : {}) })
-    return true
+    return recordHit(db, messageId, kind, { ...verdict, user_agent: agent, ...(url !== undefined ? { url } : {}) })
   }
 
   return new Elysia({ name: 'tracking' })

@@ -12,6 +12,7 @@ import { messageEvents, messages } from '../../src/db/schema/index.ts'
 import { putSetting } from '../../src/settings/queries.ts'
 import { SETTING } from '../../src/settings/runtime.ts'
 import { clickUrl } from '../../src/tracking/apply.ts'
+import { MAX_HITS_PER_MESSAGE } from '../../src/tracking/queries.ts'
 import { readClickToken } from '../../src/tracking/tokens.ts'
 import { createTestDatabase } from '../support/db.ts'
 import { eventually } from '../support/outbox.ts'
@@ -119,6 +120,19 @@ describe('a delivered email', () => {
     ])
     expect(opens.every((o) => o.source === 'tracking')).toBe(true)
     expect((await hits(id, 'click')).map((c) => c.detail)).toEqual([{ url: courseUrl, machine: false, user_agent: BROWSER }])
+  })
+
+  test('a flood of hits on one email stores at most MAX_HITS_PER_MESSAGE; the redirect and the pixel keep working', async () => {
+    const { mail, id } = await enrollment('flood', courseUrl)
+    await sentAMinuteAgo(id)
+    const link = trackedLinkTo(mail, courseUrl)
+    for (let i = 0; i < MAX_HITS_PER_MESSAGE; i++) expect((await get(i % 2 ? link : pixelOf(mail)!)).status).toBe(i % 2 ? 302 : 200)
+    const late = await get(link)
+    expect(late.status).toBe(302)
+    expect(late.headers.get('location')).toBe(courseUrl)
+    expect((await get(pixelOf(mail)!)).status).toBe(200)
+    const stored = (await hits(id, 'open')).length + (await hits(id, 'click')).length
+    expect(stored).toBe(MAX_HITS_PER_MESSAGE)
   })
 
   test('a URL with raw unicode redirects to its UTF-8, percent-encoded: what a browser asks for', async () => {
