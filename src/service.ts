@@ -269,6 +269,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
 
   let worker: OutboxWorker | null = null
   if (config.role !== 'api') {
+    const announcementsGate = announcementGate(database.db, announcementTemplates, config.quietHours)
     worker = new OutboxWorker({
       database,
       transport,
@@ -276,8 +277,9 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       gate: chainGates(
         reminderGate(database.db),
         preferenceGate(database.db, { budgetPerDay: config.budgetPerDay, quietHours: config.quietHours, addressSecret: secrets.appSecret }),
-        announcementGate(database.db, announcementTemplates, config.quietHours),
+        announcementsGate,
       ),
+      recheck: (message) => announcementsGate.recheck(message),
       headersFor: (message) => unsubscribeHeaders(linksFor(message)),
       secretsOf: (notification) => templates.secrets(notification),
       onAttempt: metrics.attempt,

@@ -11,13 +11,48 @@ import { outsideQuietHours, type QuietWindow } from '../preferences/quiet-hours.
 import { ANNOUNCEMENT_NOTIFICATION, announcementStates, PAUSED_UNTIL } from './queries.ts'
 import { announcementOf, type AnnouncementTemplates } from './templates.ts'
 
+/** How old a paused or cancelled state may be when a claimed email is checked again just before its send. */
+const RECHECK_MS = 250
+
+export interface AnnouncementGate extends Gate {
+  /**
+   * DeliveryDeps.recheck: a claimed announcement email may wait for a send
+   * slot for seconds (a slow or rate-limited transport); paused or cancelled
+   * meanwhile, it is held or cancelled instead of sent. States are read at
+   * most every RECHECK_MS per announcement.
+   */
+  recheck(message: ClaimedMessage): Promise<Exclude<GateDecision, { action: 'send' }> | null> | null
+}
+
 export function announcementGate(
   db: Db,
   templates: AnnouncementTemplates,
   quietHours: QuietWindow | null,
   now: () => Date = () => new Date(),
-): Gate {
+): AnnouncementGate {
+  const recent = new Map<string, { read: number; state: Promise<string | undefined> }>()
+  const stateOf = (id: string): Promise<string | undefined> => {
+    const cached = recent.get(id)
+    if (cached && Date.now() - cached.read < RECHECK_MS) return cached.state
+    const state = announcementStates(db, [id]).then((states) => states.get(id)?.state)
+    recent.set(id, { read: Date.now(), state })
+    // Only announcements being sent are asked about: a handful at a time.
+    if (recent.size > 256) recent.delete(recent.keys().next().value!)
+    return state
+  }
   return {
+    recheck(message) {
+      if (message.notification !== ANNOUNCEMENT_NOTIFICATION) return null
+      const id = announcementOf(message.variables)?.id
+      if (!id) return null
+      return stateOf(id).then((state) =>
+        state === 'paused'
+          ? { action: 'defer', runAt: PAUSED_UNTIL, reason: 'paused' }
+          : !state || state === 'cancelled'
+            ? { action: 'cancel', reason: 'announcement_cancelled' }
+            : null,
+      )
+    },
     async decide(batch) {
       const decisions = new Map<string, GateDecision>()
       const ours = batch.filter((message) => message.notification === ANNOUNCEMENT_NOTIFICATION)

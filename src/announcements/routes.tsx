@@ -43,7 +43,7 @@ import { fromWallClock } from '../preferences/schedule.ts'
 import { contextFromConfig, renderTemplate, type RenderedEmail } from '../render/render.ts'
 import { context as sampleContext } from '../render/samples.ts'
 import { TemplateError } from '../render/templates.ts'
-import { ANNOUNCEMENT_NOTIFICATION, cancelPendingRows, findAnnouncement, holdPending, insertAnnouncement, listAnnouncements, progressOf, releaseHeld, resultsOf, segmentSize, syncEnrollments, transition, updateUnsent, type Progress } from './queries.ts'
+import { ANNOUNCEMENT_NOTIFICATION, backlogOf, cancelPendingRows, findAnnouncement, holdPending, insertAnnouncement, listAnnouncements, progressOf, releaseHeld, resultsOf, segmentSize, syncEnrollments, transition, updateUnsent, type Progress } from './queries.ts'
 import { describeSegment, fieldsOf, segmentFrom, SEGMENT_KINDS } from './segments.ts'
 import { sourceOf, type AnnouncementContent } from './templates.ts'
 
@@ -307,9 +307,13 @@ export function announcementRoutes(deps: AdminDeps) {
   async function act(admin: AdminSession, id: string, verb: 'pause' | 'resume' | 'cancel'): Promise<Response> {
     if (!UUID.test(id)) return adminNotFound(deps, admin, 'announcement')
     const moved = await db.transaction(async (tx) => {
-      if (verb === 'pause') return (await transition(tx, id, ['sending'], 'paused')) ? holdPending(tx, id) : null
+      // `done` means every email is written, not sent: while some still wait
+      // (up to ANNOUNCE_BATCH), it can be paused or cancelled like a sending one.
+      const stillGoing = (await backlogOf(tx, id, 1)) > 0 ? (['done'] as const) : []
+      if (verb === 'pause') return (await transition(tx, id, ['sending', ...stillGoing], 'paused')) ? holdPending(tx, id) : null
       if (verb === 'resume') return (await transition(tx, id, ['paused'], 'sending')) ? releaseHeld(tx, id) : null
-      return (await transition(tx, id, ['scheduled', 'sending', 'paused'], 'cancelled', { finishedAt: new Date() })) ? cancelPendingRows(tx, id) : null
+      const cancelled = await transition(tx, id, ['scheduled', 'sending', 'paused', ...stillGoing], 'cancelled', { finishedAt: new Date() })
+      return cancelled ? cancelPendingRows(tx, id) : null
     })
     if (moved === null) return page(admin, id, `Nothing to ${verb}: the announcement is not in a state that allows it.`)
     await audit(admin, verb, id, { rows: moved })

@@ -79,6 +79,12 @@ export interface DeliveryDeps {
   slots?: { slots: SendSlots; waitMs: number }
   /** Extra headers per message (List-Unsubscribe comes from the preferences module). */
   headersFor?(message: ClaimedMessage): Record<string, string>
+  /**
+   * Asked once more just before the send, after the wait for a slot: a
+   * decision that changed since the claim (an announcement paused or
+   * cancelled meanwhile) holds the message after all. Null: send it.
+   */
+  recheck?(message: ClaimedMessage): Promise<Exclude<GateDecision, { action: 'send' }> | null> | null
   /** Told about every try at a transport, for the send metrics. */
   onAttempt?(attempt: { transport: string; outcome: 'sent' | TransportError['kind']; code: string | null; durationMs: number }): void
 }
@@ -182,6 +188,12 @@ export async function deliver(deps: DeliveryDeps, message: ClaimedMessage, owner
     log.warn('no send slot came free in time; message requeued', { messageId: message.id })
     const requeued = await deps.settle({ ...claim, state: 'retrying', reason: 'worker_busy', runAt: new Date(), giveBack: true })
     return requeued ? 'retrying' : 'lost-lease'
+  }
+  const changed = deps.recheck?.(message)
+  const late = changed ? await changed.catch(() => null) : null
+  if (late) {
+    deps.slots?.slots.release()
+    return hold(deps.settle, message, owner, late)
   }
   let result: SendResult
   try {

@@ -465,13 +465,15 @@ export function SendingLive(props: SendingLiveProps): JSX.Element {
     </form>
   )
   const poll = progress.live ? { 'hx-get': `/admin/announcements/${id}/progress`, 'hx-trigger': 'every 1s', 'hx-swap': 'outerHTML' } : {}
+  // Every email written (`done`) is not every email sent: the last batch may still be waiting.
+  const stillGoing = state === 'done' && progress.queued > 0
   return (
     <div id="sending-live" {...poll}>
       <ProgressPanel progress={progress} />
       <div class="tpl-actions">
-        {state === 'sending' || state === 'scheduled' ? action('pause', 'Pause') : ''}
+        {state === 'sending' || state === 'scheduled' || stillGoing ? action('pause', 'Pause') : ''}
         {state === 'paused' ? action('resume', 'Resume') : ''}
-        {state === 'sending' || state === 'paused' || state === 'scheduled' ? action('cancel', 'Cancel the rest') : ''}
+        {state === 'sending' || state === 'paused' || state === 'scheduled' || stillGoing ? action('cancel', 'Cancel the rest') : ''}
       </div>
       <h2>Results</h2>
       <div class="table-wrap">
