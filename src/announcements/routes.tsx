@@ -218,6 +218,9 @@ export function announcementRoutes(deps: AdminDeps) {
 
   const previewLocale = (requested: string | undefined) => (requested && templates.locales().includes(requested) ? requested : templates.locales()[0]!)
 
+  /** The announcement a route's :id names; undefined for a malformed id as for an unknown one (both 404). */
+  const find = (id: string) => (UUID.test(id) ? findAnnouncement(db, id) : Promise.resolve(undefined))
+
   async function composePage(
     admin: AdminSession,
     announcement: Announcement | undefined,
@@ -285,7 +288,7 @@ export function announcementRoutes(deps: AdminDeps) {
   }
 
   async function page(admin: AdminSession, id: string, notice?: string): Promise<Response> {
-    const announcement = UUID.test(id) ? await findAnnouncement(db, id) : undefined
+    const announcement = await find(id)
     if (!announcement) return adminNotFound(deps, admin, 'announcement')
     return announcement.state === 'draft' || announcement.state === 'scheduled'
       ? composePage(admin, announcement, notice ? { notice } : {})
@@ -390,7 +393,7 @@ export function announcementRoutes(deps: AdminDeps) {
     .get('/admin/announcements/:id', ({ session, params }) => page(signedIn(session), params.id))
     .get('/admin/announcements/:id/progress', async ({ session, params }) => {
       const admin = signedIn(session)
-      const announcement = UUID.test(params.id) ? await findAnnouncement(db, params.id) : undefined
+      const announcement = await find(params.id)
       if (!announcement) return adminNotFound(deps, admin, 'announcement')
       return html(<SendingLive {...await liveOf(admin, announcement)} />)
     })
@@ -398,7 +401,7 @@ export function announcementRoutes(deps: AdminDeps) {
       '/admin/announcements/:id',
       async ({ session, params, body }) => {
         const admin = signedIn(session)
-        const announcement = UUID.test(params.id) ? await findAnnouncement(db, params.id) : undefined
+        const announcement = await find(params.id)
         if (!announcement) return adminNotFound(deps, admin, 'announcement')
         const read = readForm(body)
         if (!read.ok) return composePage(admin, announcement, { form: formOf(contentOf(body), body), errors: read.errors, status: 422 })
@@ -416,7 +419,7 @@ export function announcementRoutes(deps: AdminDeps) {
       '/admin/announcements/:id/test',
       async ({ session, params, body }) => {
         const admin = signedIn(session)
-        const announcement = UUID.test(params.id) ? await findAnnouncement(db, params.id) : undefined
+        const announcement = await find(params.id)
         if (!announcement) return adminNotFound(deps, admin, 'announcement')
         const to = (body.test_to ?? '').trim()
         if (!ADDRESS.test(to)) return composePage(admin, announcement, { errors: ['Enter the address to send the test to, like name@example.com.'], status: 422 })
@@ -445,7 +448,7 @@ export function announcementRoutes(deps: AdminDeps) {
       '/admin/announcements/:id/send',
       async ({ session, params, body }) => {
         const admin = signedIn(session)
-        const announcement = UUID.test(params.id) ? await findAnnouncement(db, params.id) : undefined
+        const announcement = await find(params.id)
         if (!announcement) return adminNotFound(deps, admin, 'announcement')
         const zone = body.time_zone?.trim() || 'UTC'
         let sendAt = new Date()

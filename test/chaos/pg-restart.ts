@@ -56,7 +56,7 @@ interface PrivatePostgres {
   destroy(): Promise<void>
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const bin = postgresBin()
   const uid = Number((await run(['id', '-u', 'postgres'])).trim())
   const gid = Number((await run(['id', '-g', 'postgres'])).trim())
