@@ -47,9 +47,9 @@ export async function startBelfry(options: BelfryOptions): Promise<BelfryProcess
   }
   if (options.smtpUrl) env.SMTP_URL = options.smtpUrl
   if (options.concurrency) env.WORKER_CONCURRENCY = String(options.concurrency)
-  // BENCH_CPU_PROF=<dir>: each worker process writes a CPU profile there (and
+  // BENCH_CPU_PROF=<dir>: each Belfry process writes a CPU profile there (and
   // a Markdown summary) when it stops, to see where a message's CPU goes.
-  const profile = process.env.BENCH_CPU_PROF && options.role === 'worker' ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
   const child = spawnChild(options.name, ['bun', ...profile, 'src/main.ts'], env)
   belfryProcesses.push(child)
   if (options.role === 'worker') return { child, base: null }

@@ -28,8 +28,13 @@ import { renderTable, resultsMarkdown, type Machine } from './table.ts'
 const failures: { phase: string; error: string }[] = []
 let interrupted = false
 
+// BENCH_ONLY=latency,ingest: only the phases whose names contain one of
+// these words run (the others print as "—"), and RESULTS.md is left alone.
+const only = process.env.BENCH_ONLY?.split(',').map((word) => word.trim()).filter(Boolean) ?? []
+
 async function phase<T>(name: string, work: () => Promise<T>): Promise<T | null> {
   if (interrupted) return null
+  if (only.length > 0 && !only.some((word) => name.includes(word))) return null
   const t0 = now()
   log(`▶ ${name}`)
   try {
@@ -129,12 +134,12 @@ async function main(): Promise<number> {
       'bench/results/latest.json',
       `${JSON.stringify({ date, fullSize, sizes, machine: info, runSeconds, rows, results, notes, failures, belfryOutput }, null, 2)}\n`,
     )
-    if (fullSize && failures.length === 0) {
+    if (fullSize && only.length === 0 && failures.length === 0) {
       const limits = existsSync('bench/LIMITS.md') ? readFileSync('bench/LIMITS.md', 'utf8') : undefined
       writeFileSync('bench/RESULTS.md', resultsMarkdown({ rows, date, machine: info, sizes, runSeconds, notes, ...(limits ? { limits } : {}) }))
       log('wrote bench/RESULTS.md')
     } else if (fullSize) {
-      log('a phase failed: bench/RESULTS.md is left as it was')
+      log(`${only.length > 0 ? 'BENCH_ONLY' : 'a phase failed'}: bench/RESULTS.md is left as it was`)
     }
     return interrupted ? 130 : failures.length === 0 ? 0 : 1
   } finally {

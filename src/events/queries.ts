@@ -3,6 +3,9 @@
 import { eq, inArray, sql } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { events, type NewEvent } from '../db/schema/index.ts'
+import { insertMessagesSql, OUTBOX_CHANNEL, type BatchOutboxRow } from '../outbox/queries.ts'
+import { upsertRecipientsSql } from '../recipients/queries.ts'
+import type { UserInput } from './model.ts'
 
 export interface StoredEvent {
   id: string
@@ -28,14 +31,29 @@ export async function findEventsByWebhookIds(db: Executor, webhookIds: readonly 
   return new Map(found.map(({ webhookId, ...stored }) => [webhookId, stored]))
 }
 
+/** An event of an ingest batch: its id is made here, so its outbox rows can name it before it is stored. */
+export type BatchEvent = NewEvent & { id: string }
+
 /**
- * Inserts the events whose webhook-id is free, in one statement (one jsonb
- * parameter, the same text for any count: see insertMessages); returns the
- * new ids by webhook-id — a taken one is missing.
+ * Stores an ingest batch in one statement, which is its own transaction:
+ * the events whose webhook-id is free, every user upserted (in the order
+ * upsertOrder gives), and the outbox rows of the events that were stored;
+ * wakes the workers if any of those rows is due now. Returns the ids of the
+ * stored events: one missing had its webhook-id taken by a concurrent
+ * request, and its rows were not written.
+ *
+ * Why one statement: the same work as a transaction of six (begin, insert
+ * events, upsert recipients, insert rows, notify, commit) cost the process
+ * 49 µs of CPU per event in batches of 25 and 142 µs in batches of 5; one
+ * statement costs 27 and 87 µs (IngestBatcher in-process on Postgres), and
+ * ingest at 50 connections went from ~5,000 to ~7,000 events/s.
  */
-export async function insertEvents(db: Executor, batch: readonly NewEvent[]): Promise<Map<string, string>> {
-  if (batch.length === 0) return new Map()
-  const input = batch.map((row) => ({
+export async function storeEventBatch(
+  db: Executor,
+  batch: { events: readonly BatchEvent[]; users: readonly [string, UserInput][]; messages: readonly BatchOutboxRow[] },
+): Promise<Set<string>> {
+  const input = batch.events.map((row) => ({
+    id: row.id,
     webhook_id: row.webhookId,
     type: row.type,
     body_sha256: row.bodySha256,
@@ -43,16 +61,26 @@ export async function insertEvents(db: Executor, batch: readonly NewEvent[]): Pr
     occurred_at: row.occurredAt?.toISOString() ?? null,
     message_count: row.messageCount,
   }))
-  const inserted = await rows<{ id: string; webhook_id: string }>(
+  const stored = await rows<{ id: string }>(
     db,
-    sql`insert into ${events} (webhook_id, type, body_sha256, data, occurred_at, message_count)
-        select webhook_id, type, body_sha256, data, occurred_at, message_count
-        from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-          as x(webhook_id text, type text, body_sha256 text, data jsonb, occurred_at timestamptz, message_count int)
-        on conflict (webhook_id) do nothing
-        returning id, webhook_id`,
+    sql`with stored_events as (
+          insert into ${events} (id, webhook_id, type, body_sha256, data, occurred_at, message_count)
+          select id, webhook_id, type, body_sha256, data, occurred_at, message_count
+          from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+            as x(id uuid, webhook_id text, type text, body_sha256 text, data jsonb, occurred_at timestamptz, message_count int)
+          -- One order for every batch: two batches holding the same ids wait for each other instead of deadlocking.
+          order by webhook_id
+          on conflict (webhook_id) do nothing
+          returning id
+        ),
+        stored_recipients as (${upsertRecipientsSql(batch.users)}),
+        stored_messages as (${insertMessagesSql(batch.messages, { events: sql`stored_events`, recipients: sql`stored_recipients` })})
+        select id,
+          -- Evaluated once; NOTIFY is sent when the statement commits.
+          (select count(*) from (select pg_notify(${OUTBOX_CHANNEL}, '') from stored_messages where state = 'queued' limit 1) woke) as woke
+        from stored_events`,
   )
-  return new Map(inserted.map((row) => [row.webhook_id, row.id]))
+  return new Set(stored.map((row) => row.id))
 }
 
 /** Inserts the event unless its webhook-id is taken (a concurrent duplicate); returns the new id or undefined. */

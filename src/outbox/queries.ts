@@ -22,10 +22,25 @@ export type NewOutboxRow = Pick<NewMessage, 'id' | 'messageIdHeader' | 'notifica
  */
 export async function insertMessages(db: Executor, rows: readonly NewOutboxRow[]): Promise<void> {
   if (rows.length === 0) return
+  await db.execute(insertMessagesSql(rows))
+}
+
+/** An outbox row of an ingest batch: its recipient is named by LMS user id and found in the same statement. */
+export type BatchOutboxRow = NewOutboxRow & { recipientLmsUserId: string | null }
+
+/**
+ * The insert of insertMessages as SQL, for a statement that writes more
+ * than the outbox. With `batch`, the statement's earlier parts are named:
+ * a row is written only if its event was (`events` returns `id`), and its
+ * recipient_id comes from the recipients upsert (`recipients` returns `id,
+ * lms_user_id`). Returns each written row's state.
+ */
+export function insertMessagesSql(rows: readonly NewOutboxRow[] | readonly BatchOutboxRow[], batch?: { events: SQL; recipients: SQL }): SQL {
   const input = rows.map((row) => ({
     id: row.id,
     event_id: row.eventId ?? null,
     recipient_id: row.recipientId ?? null,
+    recipient_lms_user_id: 'recipientLmsUserId' in row ? row.recipientLmsUserId : null,
     notification: row.notification,
     category: row.category,
     to_address: row.toAddress,
@@ -39,15 +54,18 @@ export async function insertMessages(db: Executor, rows: readonly NewOutboxRow[]
     run_at: row.runAt?.toISOString() ?? null,
     message_id_header: row.messageIdHeader,
   }))
-  await db.execute(sql`
+  return sql`
     insert into ${messages} (id, event_id, recipient_id, notification, category, to_address, to_name, locale, variables,
                              course_id, subject_ref, fold_key, state, run_at, message_id_header)
-    select id, event_id, recipient_id, notification, category, to_address, to_name, locale, variables,
-           course_id, subject_ref, fold_key, coalesce(state, 'queued'), coalesce(run_at, now()), message_id_header
+    select x.id, x.event_id, ${batch ? sql`r.id` : sql`x.recipient_id`}, x.notification, x.category, x.to_address, x.to_name,
+           x.locale, x.variables, x.course_id, x.subject_ref, x.fold_key, coalesce(x.state, 'queued'), coalesce(x.run_at, now()),
+           x.message_id_header
     from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(
-      id uuid, event_id uuid, recipient_id uuid, notification text, category text, to_address text, to_name text,
-      locale text, variables jsonb, course_id text, subject_ref text, fold_key text, state message_state,
-      run_at timestamptz, message_id_header text)`)
+      id uuid, event_id uuid, recipient_id uuid, recipient_lms_user_id text, notification text, category text, to_address text,
+      to_name text, locale text, variables jsonb, course_id text, subject_ref text, fold_key text, state message_state,
+      run_at timestamptz, message_id_header text)
+    ${batch ? sql`join ${batch.events} e on e.id = x.event_id left join ${batch.recipients} r on r.lms_user_id = x.recipient_lms_user_id` : sql``}
+    returning state`
 }
 
 /** Wakes every listening worker when the surrounding transaction commits (NOTIFY is transactional). */

@@ -1,7 +1,7 @@
 // Learners as the LMS describes them. Every event that carries a user
 // upserts it; user.deleted erases it.
 
-import { eq, inArray, sql } from 'drizzle-orm'
+import { eq, inArray, sql, type SQL } from 'drizzle-orm'
 import { rows, type Executor } from '../db/client.ts'
 import { recipients } from '../db/schema/index.ts'
 import type { UserInput } from '../events/model.ts'
@@ -12,21 +12,35 @@ import type { UserInput } from '../events/model.ts'
  * leaves out keeps its stored value; an email always comes with a user.
  */
 export async function upsertRecipients(db: Executor, users: readonly UserInput[]): Promise<Map<string, string>> {
-  const byId = new Map(users.map((user) => [String(user.id), user]))
-  // Sorted, so two events upserting overlapping users lock rows in one order and cannot deadlock.
-  const entries = [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const entries = upsertOrder(users)
   const ids = new Map<string, string>()
   for (let i = 0; i < entries.length; i += UPSERT_CHUNK) {
-    for (const row of await upsertChunk(db, entries.slice(i, i + UPSERT_CHUNK))) ids.set(row.lmsUserId, row.id)
+    const upserted = await rows<{ id: string; lms_user_id: string }>(db, upsertRecipientsSql(entries.slice(i, i + UPSERT_CHUNK)))
+    for (const row of upserted) ids.set(row.lms_user_id, row.id)
   }
   return ids
 }
 
-/** Users per statement: bounds one statement's locks and its jsonb parameter. */
-const UPSERT_CHUNK = 1000
+/**
+ * One entry per user (the last one wins when an event names a user twice:
+ * one statement may not update a row twice), sorted by LMS user id, so two
+ * events upserting overlapping users lock rows in one order and cannot deadlock.
+ */
+export function upsertOrder(users: readonly UserInput[]): [string, UserInput][] {
+  const byId = new Map(users.map((user) => [String(user.id), user]))
+  return [...byId.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
 
-/** One statement whose text is the same for any number of users (a jsonb parameter): see outbox insertMessages. */
-function upsertChunk(db: Executor, entries: [string, UserInput][]) {
+/** Users per statement: bounds one statement's locks and its jsonb parameter. */
+export const UPSERT_CHUNK = 1000
+
+/**
+ * The upsert of `entries` (sorted by LMS user id, one entry per user) as
+ * one statement whose text is the same for any number of users (a jsonb
+ * parameter: see outbox insertMessages). Returns `id, lms_user_id`; the
+ * ingest batch's statement uses it as one of its parts.
+ */
+export function upsertRecipientsSql(entries: readonly [string, UserInput][]): SQL {
   const input = entries.map(([lmsUserId, user]) => ({
     lms_user_id: lmsUserId,
     email: user.email,
@@ -34,11 +48,9 @@ function upsertChunk(db: Executor, entries: [string, UserInput][]) {
     locale: user.locale ?? null,
     timezone: user.timezone ?? null,
   }))
-  return rows<{ id: string; lmsUserId: string }>(
-    db,
-    sql`insert into ${recipients} (lms_user_id, email, name, locale, timezone)
+  return sql`insert into ${recipients} (lms_user_id, email, name, locale, timezone)
         select lms_user_id, email, name, locale, timezone
-        -- In the sorted order upsertRecipients gave: two batches lock shared rows alike and cannot deadlock.
+        -- In the sorted order the caller gave: two batches lock shared rows alike and cannot deadlock.
         from rows from (jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
                as (lms_user_id text, email text, name text, locale text, timezone text))
              with ordinality as x(lms_user_id, email, name, locale, timezone, n)
@@ -49,8 +61,7 @@ function upsertChunk(db: Executor, entries: [string, UserInput][]) {
             locale = coalesce(excluded.locale, ${recipients}.locale),
             timezone = coalesce(excluded.timezone, ${recipients}.timezone),
             updated_at = now()
-        returning id, lms_user_id as "lmsUserId"`,
-  )
+        returning id, lms_user_id`
 }
 
 export async function findRecipientId(db: Executor, lmsUserId: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import { rows } from '../../src/db/client.ts'
+import { onPostgres } from '../support/db.ts'
 import { startTestService, type TestService } from '../support/service.ts'
 import { signedRequest } from '../support/webhooks.ts'
 
@@ -83,6 +84,34 @@ describe('POST /v1/events, many at once', () => {
     } finally {
       await db.execute(sql`drop trigger refuse_poison on events`)
       await db.execute(sql`drop function refuse_poison()`)
+    }
+  })
+})
+
+describe('POST /v1/events, the same ids at two API processes at once', () => {
+  test('each id is stored once: one process answers 202, the other a replay of it, and no message is written twice', async () => {
+    // Two pools on Postgres, as two processes would have; PGlite is one session, so both share it there.
+    const database = onPostgres ? await t.testDb.openAnother() : t.testDb.database
+    const other = await startTestService({ ROLE: 'api', RATE_LIMIT_PER_ADDRESS: 'off' }, { testDb: { ...t.testDb, database } })
+    try {
+      const before = await t.counts()
+      const bodies = Array.from({ length: 40 }, (_, i) => completed(`both-${i}`))
+      const request = (body: string, i: number) => signedRequest(body, { id: `msg_both_${i}` })
+      const responses = await Promise.all(bodies.flatMap((body, i) => [t.send(request(body, i)), other.send(request(body, i))]))
+      const answers = await Promise.all(responses.map(async (response) => ({ status: response.status, ...((await response.json()) as { event_id: string }) })))
+      for (let i = 0; i < bodies.length; i++) {
+        const pair = [answers[2 * i]!, answers[2 * i + 1]!]
+        expect(pair.map((a) => a.status).sort()).toEqual([200, 202])
+        expect(pair[0]!.event_id).toBe(pair[1]!.event_id)
+      }
+      expect(await t.counts()).toEqual({
+        events: before.events + 40,
+        messages: before.messages + 40,
+        recipients: before.recipients + 40,
+      })
+    } finally {
+      await other.stop()
+      if (database !== t.testDb.database) await database.close()
     }
   })
 })
