@@ -72,10 +72,16 @@ export const messages = pgTable(
     index('messages_lease_idx')
       .on(table.leaseUntil)
       .where(sql`${table.state} = 'sending'`),
-    index().on(table.recipientId),
-    index().on(table.subjectRef),
-    index().on(table.foldKey),
-    index().on(table.providerMessageId),
+    // No index of recipient_id alone: messages_budget_idx starts with it.
+    // The three below index only the rows that have a value: most have
+    // none, and every insert and every claim and settle (which change
+    // `state`, so no update is HOT) wrote an entry in each. With these
+    // partial and recipient_id's gone, Postgres took 0.81× the time to
+    // insert 20,000 rows, 0.72× to claim them and 0.51× to settle them
+    // (scratch, the same statements on two databases, five rounds).
+    index().on(table.subjectRef).where(sql`${table.subjectRef} is not null`),
+    index().on(table.foldKey).where(sql`${table.foldKey} is not null`),
+    index().on(table.providerMessageId).where(sql`${table.providerMessageId} is not null`),
     // Results per variant read an experiment's sent messages.
     index('messages_experiment_idx')
       .on(table.experiment, table.variant)
