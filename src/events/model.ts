@@ -177,20 +177,33 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * tens of thousands deep must not overflow ours.
  */
 export function unstorable(body: unknown): ErrorDetail | null {
-  const stack: [unknown, string, number][] = [[body, '', 0]]
+  // A node's path is only spelled out for the error: building one per key cost most of the walk.
+  interface Node {
+    value: unknown
+    key: string
+    parent: Node | null
+    depth: number
+  }
+  const pathOf = (node: Node | null) => {
+    const keys: string[] = []
+    for (let at = node; at?.parent; at = at.parent) keys.push(at.key)
+    return shortPath(keys.reverse().map((key) => `/${pointer(key)}`).join(''))
+  }
   const badText = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text)
+  const stack: Node[] = [{ value: body, key: '', parent: null, depth: 0 }]
   while (stack.length > 0) {
-    const [value, path, depth] = stack.pop()!
+    const node = stack.pop()!
+    const { value, depth } = node
     if (typeof value === 'string') {
-      if (badText(value)) return { path: path || '/', message: 'contains a NUL character or invalid UTF-16' }
+      if (badText(value)) return { path: pathOf(node), message: 'contains a NUL character or invalid UTF-16' }
       continue
     }
     if (value === null || typeof value !== 'object') continue
-    if (depth >= MAX_DEPTH) return { path: path || '/', message: `nested deeper than ${MAX_DEPTH} levels` }
-    for (const [key, item] of Object.entries(value)) {
-      const at = shortPath(`${path}/${pointer(key)}`)
-      if (badText(key)) return { path: at, message: 'key contains a NUL character or invalid UTF-16' }
-      stack.push([item, at, depth + 1])
+    if (depth >= MAX_DEPTH) return { path: pathOf(node), message: `nested deeper than ${MAX_DEPTH} levels` }
+    for (const key in value) {
+      const child: Node = { value: (value as Record<string, unknown>)[key], key, parent: node, depth: depth + 1 }
+      if (badText(key)) return { path: pathOf(child), message: 'key contains a NUL character or invalid UTF-16' }
+      stack.push(child)
     }
   }
   return null

@@ -9,7 +9,7 @@ import { insertApiKey } from '../../src/api/queries.ts'
 import { loadConfig } from '../../src/config.ts'
 import { TokenBuckets } from '../../src/limits/token-bucket.ts'
 import { startTestService, type TestService } from '../support/service.ts'
-import { eventRequest } from '../support/webhooks.ts'
+import { eventRequest, signedRequest } from '../support/webhooks.ts'
 
 async function keyFor(t: TestService, name: string): Promise<string> {
   const made = newKey()
@@ -88,6 +88,18 @@ describe('per API key and body size', () => {
     const answer = await rawRequest(t.service.port!, `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${50 * 1024 * 1024}\r\n\r\n{`)
     expect(answer).toMatch(/^HTTP\/1\.1 413/)
     expect(performance.now() - started).toBeLessThan(2000)
+  })
+
+  test('over HTTP, a body that declares its length is read whole up to 256 KiB; one byte more is 413', async () => {
+    const url = `http://127.0.0.1:${t.service.port}/v1/events`
+    const base = JSON.stringify({ type: 'user.updated', data: { user: { id: 'u-exact', email: 'exact@x.test' }, padding: '' } })
+    const exact = base.replace('"padding":""', `"padding":"${'x'.repeat(256 * 1024 - base.length)}"`)
+    const accepted = await fetch(signedRequest(exact, { url }))
+    expect(accepted.headers.get('content-type')).toContain('application/json')
+    expect(accepted.status).toBe(202)
+    const over = await fetch(signedRequest(exact.replace('"padding":"x', '"padding":"xx'), { url }))
+    expect(over.status).toBe(413)
+    expect(await over.json()).toMatchObject({ error: 'payload_too_large' })
   })
 
   test('clients trickling bodies (declared, and chunked without a length) do not stall anyone else', async () => {
