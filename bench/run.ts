@@ -96,8 +96,8 @@ async function main(): Promise<number> {
       const sink = await startSink()
       return nullPipeline({ db: bench, tmp, sink })
     })
-    // About four seconds of what bare nodemailer manages: long enough to be steady, short enough for a slow Belfry.
-    const deliveryCount = (sizes.delivery = clamp(Math.round((results.smtp?.perSecond ?? 250) * 4), Math.min(N, 200), N))
+    // About eight seconds of what bare nodemailer manages: long enough to be steady, short enough for a slow Belfry.
+    const deliveryCount = (sizes.delivery = clamp(Math.round((results.smtp?.perSecond ?? 250) * 8), Math.min(N, 200), N))
     results.delivery = await phase('Belfry delivery, 1 worker', async () =>
       deliver({ db: bench, tmp, sink: await startSink() }, 'delivery.bench.test', 1, deliveryCount),
     )
