@@ -43,7 +43,7 @@ import { fromWallClock } from '../preferences/schedule.ts'
 import { contextFromConfig, renderTemplate, type RenderedEmail } from '../render/render.ts'
 import { context as sampleContext } from '../render/samples.ts'
 import { TemplateError } from '../render/templates.ts'
-import { ANNOUNCEMENT_NOTIFICATION, backlogOf, cancelPendingRows, findAnnouncement, holdPending, insertAnnouncement, listAnnouncements, progressOf, releaseHeld, resultsOf, segmentSize, syncEnrollments, transition, updateUnsent, type Progress } from './queries.ts'
+import { ANNOUNCEMENT_NOTIFICATION, backlogOf, cancelPendingRows, findAnnouncement, holdPending, insertAnnouncement, listAnnouncements, progressOf, releaseHeld, resultsOf, segmentSize, syncEnrollments, transition, updateUnsent, type Progress, type VariantOutcome } from './queries.ts'
 import { describeSegment, fieldsOf, segmentFrom, SEGMENT_KINDS } from './segments.ts'
 import { sourceOf, type AnnouncementContent } from './templates.ts'
 
@@ -178,6 +178,31 @@ export function progressView(announcement: Announcement, progress: Progress, now
   }
 }
 
+/**
+ * Results per variant while an announcement is live, read at most every
+ * RESULTS_EVERY_MS: they join the opens and clicks of every email sent so
+ * far, and each open sending page polls every second. Once it has
+ * finished (the poll stops), the page reads them fresh.
+ */
+export class RecentResults {
+  private readonly read = new Map<string, { at: number; results: Promise<VariantOutcome[]> }>()
+
+  constructor(private readonly load: (id: string) => Promise<VariantOutcome[]>) {}
+
+  of(id: string, now = Date.now()): Promise<VariantOutcome[]> {
+    const cached = this.read.get(id)
+    if (cached && now - cached.at < RESULTS_EVERY_MS) return cached.results
+    for (const [key, entry] of this.read) if (now - entry.at >= RESULTS_EVERY_MS) this.read.delete(key)
+    const results = this.load(id)
+    this.read.set(id, { at: now, results })
+    // A failed read is not kept: the next poll tries again.
+    results.catch(() => this.read.delete(id))
+    return results
+  }
+}
+
+const RESULTS_EVERY_MS = 10_000
+
 export function announcementRoutes(deps: AdminDeps) {
   const { db, templates, config } = deps
   const previews = new PreviewCache(200)
@@ -217,6 +242,8 @@ export function announcementRoutes(deps: AdminDeps) {
   }
 
   const previewLocale = (requested: string | undefined) => (requested && templates.locales().includes(requested) ? requested : templates.locales()[0]!)
+
+  const liveResults = new RecentResults((id) => resultsOf(db, id))
 
   /** The announcement a route's :id names; undefined for a malformed id as for an unknown one (both 404). */
   const find = (id: string) => (UUID.test(id) ? findAnnouncement(db, id) : Promise.resolve(undefined))
@@ -259,12 +286,14 @@ export function announcementRoutes(deps: AdminDeps) {
 
   /** The part of the sending page that the progress poll replaces. */
   async function liveOf(admin: AdminSession, announcement: Announcement): Promise<SendingLiveProps> {
-    const [progress, results] = await Promise.all([progressOf(db, announcement.id), resultsOf(db, announcement.id)])
+    const progress = await progressOf(db, announcement.id)
+    const view = progressView(announcement, progress)
+    const results = view.live ? await liveResults.of(announcement.id) : await resultsOf(db, announcement.id)
     return {
       csrfToken: admin.csrfToken,
       id: announcement.id,
       state: announcement.state,
-      progress: progressView(announcement, progress),
+      progress: view,
       results: results.map((row) => ({
         ...row,
         variant: row.variant ?? '—',
