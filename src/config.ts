@@ -80,6 +80,8 @@ export interface Config {
   rateLimitPerKey: { capacity: number; windowMs: number } | null
   /** Requests per client address on /v1 (RATE_LIMIT_PER_ADDRESS); null: no limit. */
   rateLimitPerAddress: { capacity: number; windowMs: number } | null
+  /** Opens and clicks recorded per client address (TRACKING_PER_ADDRESS); past it they are answered, not stored. Null: no limit. */
+  trackingPerAddress: { capacity: number; windowMs: number } | null
   /** Largest request body the HTTP server reads at all (MAX_REQUEST_BYTES). */
   maxRequestBytes: number
 }
@@ -323,6 +325,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
     rateLimitPerKey: rate(env, 'RATE_LIMIT_PER_KEY', '600/min'),
     rateLimitPerAddress: rate(env, 'RATE_LIMIT_PER_ADDRESS', '1000/s'),
+    trackingPerAddress: rate(env, 'TRACKING_PER_ADDRESS', '600/min'),
     // Above the webhook's own 256 KiB (which answers its 413 itself) and an admin's largest template form.
     maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', 4 * 1024 * 1024, 64 * 1024),
   })

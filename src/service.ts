@@ -242,7 +242,7 @@ export async function startService(config: Readonly<Config>, log: Logger, option
       log: log.child({ component: 'providers' }),
     },
     preferences: { db: database.db, signer, siteName: context.siteName, defaultLocale: config.defaultLocale },
-    tracking: { db: database.db, signer, policy: tracking, log: log.child({ component: 'tracking' }) },
+    tracking: { db: database.db, signer, policy: tracking, perAddress: config.trackingPerAddress, log: log.child({ component: 'tracking' }) },
     api: {
       db: database.db,
       addressSecret: secrets.appSecret,

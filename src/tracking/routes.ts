@@ -7,10 +7,15 @@
 // Both take the rest of the path as the token (`*`), so a token cut short or
 // with a slash typed into it is an invalid token too, not a different route.
 // Recording never holds up the answer's shape: a database error is logged
-// and the reader still gets the image or the page they asked for.
+// and the reader still gets the image or the page they asked for. Past
+// TRACKING_PER_ADDRESS hits from one address, they are answered the same
+// and not recorded: a flood of valid tokens costs no database work, and a
+// school behind one NAT address still gets its links.
 
 import { Elysia } from 'elysia'
 import type { Db } from '../db/client.ts'
+import { clientAddress } from '../admin/http.ts'
+import { TokenBuckets, type Rate } from '../limits/token-bucket.ts'
 import type { Logger } from '../log.ts'
 import type { TokenSigner } from '../preferences/tokens.ts'
 import { cleanAgent, judgeClick, judgeOpen, type Verdict } from './machines.ts'
@@ -22,6 +27,8 @@ export interface TrackingRoutesDeps {
   db: Db
   signer: TokenSigner
   policy: TrackingPolicy
+  /** Hits recorded per client address; null: every hit is. */
+  perAddress?: Rate | null
   log: Logger
 }
 
@@ -75,6 +82,8 @@ export function locationFor(url: string): string {
 
 export function trackingRoutes(deps: TrackingRoutesDeps) {
   const { db, signer, policy, log } = deps
+  const budget = deps.perAddress ? new TokenBuckets(deps.perAddress) : null
+  const withinBudget = (server: Parameters<typeof clientAddress>[0], request: Request) => !budget || budget.take(clientAddress(server, request)).ok
 
   /** Records one hit on a message we still have and still track; false when nothing was recorded. */
   async function record(
@@ -91,9 +100,9 @@ export function trackingRoutes(deps: TrackingRoutesDeps) {
   }
 
   return new Elysia({ name: 'tracking' })
-    .get('/t/o/*', async ({ params, request }) => {
+    .get('/t/o/*', async ({ params, request, server }) => {
       const target = readOpenToken(signer, params['*'])
-      if (target) {
+      if (target && withinBudget(server, request)) {
         const agent = cleanAgent(request.headers.get('user-agent'))
         const method = request.method
         try {
@@ -106,13 +115,15 @@ export function trackingRoutes(deps: TrackingRoutesDeps) {
       }
       return pixelResponse()
     })
-    .get('/t/c/*', async ({ params, request }) => {
+    .get('/t/c/*', async ({ params, request, server }) => {
       const target = readClickToken(signer, params['*'])
       if (!target) return invalidLink()
       const agent = cleanAgent(request.headers.get('user-agent'))
       const verdict = judgeClick(request.method, agent)
       try {
-        if (await record(target.messageId, 'click', agent, () => verdict, target.url)) await flagClickBurst(db, target.messageId)
+        if (withinBudget(server, request) && (await record(target.messageId, 'click', agent, () => verdict, target.url))) {
+          await flagClickBurst(db, target.messageId)
+        }
       } catch (error) {
         log.error('could not record a click', { messageId: target.messageId, error })
       }

@@ -135,6 +135,29 @@ describe('a delivered email', () => {
     expect(stored).toBe(MAX_HITS_PER_MESSAGE)
   })
 
+  test('past TRACKING_PER_ADDRESS, hits from that address are answered and not stored', async () => {
+    const limited = await startTestService({ MAIL_TRANSPORT: 'smtp', SMTP_URL: sink.url, PUBLIC_URL: BASE, TRACKING_PER_ADDRESS: '3/min' })
+    try {
+      const { mail, id } = await deliverOne(limited, 'enrollment.created', {
+        user: learner('budget'),
+        course: { id: 'c-budget', title: 'Algebra', url: courseUrl },
+        enrollment: { id: 'e-budget' },
+      })
+      const db = limited.service.database.db
+      await eventually(async () => (await db.select().from(messages).where(eq(messages.id, id)))[0]?.state === 'sent', 10_000, 'the message to be sent')
+      const link = trackedLinks(mail).find((l) => readClickToken(limited.service.signer, l.slice(`${BASE}/t/c/`.length))?.url === courseUrl)!
+      const fetchAs = (url: string) => limited.send(new Request(url, { headers: { 'user-agent': BROWSER } }))
+      const answers = []
+      for (let i = 0; i < 6; i++) answers.push(await fetchAs(i % 2 ? link : pixelOf(mail)!))
+      expect(answers.map((a) => a.status)).toEqual([200, 302, 200, 302, 200, 302])
+      expect(answers.filter((a) => a.status === 302).map((a) => a.headers.get('location'))).toEqual([courseUrl, courseUrl, courseUrl])
+      const stored = await db.select().from(messageEvents).where(eq(messageEvents.messageId, id))
+      expect(stored.filter((e) => e.kind === 'open' || e.kind === 'click')).toHaveLength(3)
+    } finally {
+      await limited.stop()
+    }
+  })
+
   test('a URL with raw unicode redirects to its UTF-8, percent-encoded: what a browser asks for', async () => {
     const url = 'https://lms.test/cours/é?nom=Zoë&x=1'
     const { mail } = await enrollment('zoe', url)
