@@ -33,7 +33,7 @@ export type BatchOutboxRow = NewOutboxRow & { recipientLmsUserId: string | null 
  * than the outbox. With `batch`, the statement's earlier parts are named:
  * a row is written only if its event was (`events` returns `id`), and its
  * recipient_id comes from the recipients upsert (`recipients` returns `id,
- * lms_user_id`). Returns each written row's state.
+ * lms_user_id`), and the statement returns each written row's state.
  */
 export function insertMessagesSql(rows: readonly NewOutboxRow[] | readonly BatchOutboxRow[], batch?: { events: SQL; recipients: SQL }): SQL {
   const input = rows.map((row) => ({
@@ -64,8 +64,7 @@ export function insertMessagesSql(rows: readonly NewOutboxRow[] | readonly Batch
       id uuid, event_id uuid, recipient_id uuid, recipient_lms_user_id text, notification text, category text, to_address text,
       to_name text, locale text, variables jsonb, course_id text, subject_ref text, fold_key text, state message_state,
       run_at timestamptz, message_id_header text)
-    ${batch ? sql`join ${batch.events} e on e.id = x.event_id left join ${batch.recipients} r on r.lms_user_id = x.recipient_lms_user_id` : sql``}
-    returning state`
+    ${batch ? sql`join ${batch.events} e on e.id = x.event_id left join ${batch.recipients} r on r.lms_user_id = x.recipient_lms_user_id returning state` : sql``}`
 }
 
 /** Wakes every listening worker when the surrounding transaction commits (NOTIFY is transactional). */

@@ -32,7 +32,7 @@ export function upsertOrder(users: readonly UserInput[]): [string, UserInput][] 
 }
 
 /** Users per statement: bounds one statement's locks and its jsonb parameter. */
-export const UPSERT_CHUNK = 1000
+const UPSERT_CHUNK = 1000
 
 /**
  * The upsert of `entries` (sorted by LMS user id, one entry per user) as
