@@ -330,3 +330,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxRequestBytes: integer(env, 'MAX_REQUEST_BYTES', 4 * 1024 * 1024, 64 * 1024),
   })
 }
+
+/** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
+export function mailFromDomain(mailFrom: string): string {
+  const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
+  return address.split('@')[1] ?? 'localhost'
+}

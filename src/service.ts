@@ -8,7 +8,7 @@ import { AdminAuth, ensureFirstAdmin } from './admin/auth.ts'
 import { AdapterPipeline } from './adapters/pipeline.ts'
 import { ADAPTERS_JOB_LOCK } from './adapters/queries.ts'
 import { createApp, createOpsApp, type App } from './app.ts'
-import type { Config } from './config.ts'
+import { mailFromDomain, type Config } from './config.ts'
 import { openDatabase, type Database } from './db/client.ts'
 import { applyMigrations } from './db/migrate.ts'
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthAlert } from './jobs/health.ts'
@@ -88,12 +88,6 @@ const CIRCUIT_FAILURES = 5
 
 /** How long a provider that paused our sending (SES SendingPaused) is left alone. */
 const PROVIDER_PAUSE_MS = 5 * 60_000
-
-/** `Belfry <no-reply@example.org>` → `example.org`: the host part of the Message-IDs we mint. */
-export function mailFromDomain(mailFrom: string): string {
-  const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
-  return address.split('@')[1] ?? 'localhost'
-}
 
 export async function startService(config: Readonly<Config>, log: Logger, options: StartOptions = {}): Promise<Service> {
   const database = options.database ?? (await openDatabase({ ...config, poolSize: config.databasePool }))

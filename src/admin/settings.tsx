@@ -32,7 +32,7 @@ import type { AdminAlertRecipient } from '../events/fanout.ts'
 import { brandProblems, DEFAULT_BRAND, type Brand } from '../render/brand.ts'
 import { siteNameFromMailbox } from '../render/render.ts'
 import { loadFanoutFlags, loadMailRouting, saveAdminAlerts, saveBrand, saveMailRouting, secretFingerprint, type MailRouting } from '../settings/runtime.ts'
-import { transportNames, type TransportName, type WeightedTransport } from '../config.ts'
+import { mailFromDomain, transportNames, type TransportName, type WeightedTransport } from '../config.ts'
 import { withoutTracking } from '../tracking/apply.ts'
 import { mailDirectory } from '../transport/file.ts'
 import { TransportError } from '../transport/types.ts'
@@ -47,12 +47,6 @@ import { when } from '../../views/admin/people.tsx'
 import { newKey } from '../api/keys.ts'
 import { insertApiKey, listApiKeys, revokeApiKey } from '../api/queries.ts'
 import type { ApiKey } from '../db/schema/index.ts'
-
-/** The host of MAIL_FROM, for the test email's Message-ID (as service.ts mints them). */
-function fromDomain(mailFrom: string): string {
-  const address = /<([^>]+)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom
-  return address.split('@')[1] ?? 'localhost'
-}
 
 const EMAIL = /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/
 const MODES: readonly EnrollmentMode[] = ['paid', 'all', 'off']
@@ -400,7 +394,7 @@ export function settingsRoutes(deps: AdminDeps) {
         let result: TestSendResult
         try {
           const sent = await deps.transport.send({
-            messageId: `<test-${randomUUID()}@${fromDomain(config.mailFrom)}>`,
+            messageId: `<test-${randomUUID()}@${mailFromDomain(config.mailFrom)}>`,
             from: config.mailFrom,
             to: { address: to },
             subject: `${site}: test email`,

@@ -12,7 +12,6 @@
 //   POST /admin/templates/:notification/:locale/revert    a new version that hands it back to the file
 //   GET  /admin/template-previews/:key                 the preview's HTML, for its sandboxed iframe
 
-import { randomUUID } from 'node:crypto'
 import { Html } from '@elysiajs/html'
 import { Elysia, t } from 'elysia'
 import {
@@ -36,6 +35,7 @@ import type { AdminSession } from './auth.ts'
 import { adminGuard, ADMIN_HEADERS, html, redirect, signedIn, type AdminDeps } from './http.ts'
 import { lineDiff, versionText } from './line-diff.ts'
 import { PREVIEW_HEADERS, PreviewCache } from './previews.ts'
+import { sendTest, TEST_ADDRESS } from './test-send.ts'
 import { recordAudit } from './queries.ts'
 
 const editorBody = t.Object(
@@ -52,8 +52,6 @@ const editorBody = t.Object(
   { additionalProperties: true },
 )
 type EditorBody = typeof editorBody.static
-
-const ADDRESS = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+\.[^\s@<>()",;:]+$/
 
 /** A TemplateError as a list of problems, without the name prefix every one of them shares. */
 function problemsOf(error: TemplateError, notification: string, locale: string): string[] {
@@ -97,7 +95,6 @@ const sourceOfRow = (row: VersionRow): TemplateSource => ({
 export function templateRoutes(deps: AdminDeps) {
   const { templates, database, db, config } = deps
   const previews = new PreviewCache(500)
-  const fromDomain = (/<([^>]+)>\s*$/.exec(config.mailFrom)?.[1] ?? config.mailFrom).split('@')[1] ?? 'localhost'
   const shellOf = (session: AdminSession) => ({
     assets: deps.assets,
     siteName: deps.siteName,
@@ -293,7 +290,7 @@ export function templateRoutes(deps: AdminDeps) {
         const source = sourceOf(body)
         const to = (body.test_to ?? '').trim()
         const form = formOf(source, { note: body.note, testTo: to })
-        if (!ADDRESS.test(to)) {
+        if (!TEST_ADDRESS.test(to)) {
           return editorPage(admin, notification, locale, {
             form,
             errors: { title: 'No test sent', list: ['Enter the address to send the test to, like name@example.com.'] },
@@ -310,15 +307,7 @@ export function templateRoutes(deps: AdminDeps) {
         }
         const { rendered } = result
         try {
-          const sent = await deps.transport.send({
-            messageId: `<template-test-${randomUUID()}@${fromDomain}>`,
-            from: config.mailFrom,
-            to: { address: to },
-            subject: `[Test] ${rendered.subject}`,
-            html: rendered.html,
-            text: rendered.text,
-            headers: { 'Content-Language': rendered.locale, 'X-Belfry-Test': `${notification}/${locale}` },
-          })
+          const sent = await sendTest(deps, to, rendered, { kind: 'template', name: `${notification}/${locale}` })
           await audit(admin, 'template.test_send', notification, locale, { to, code: sent.code })
         } catch (error) {
           deps.log.warn('template test send failed', { notification, locale, error })

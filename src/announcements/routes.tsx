@@ -16,7 +16,6 @@
 //
 // Every POST passes adminGuard's CSRF check; every change is audited.
 
-import { randomUUID } from 'node:crypto'
 import { Html } from '@elysiajs/html'
 import { Elysia, t } from 'elysia'
 import {
@@ -38,6 +37,7 @@ import { adminGuard, ADMIN_HEADERS, html, redirect, signedIn, type AdminDeps } f
 import { adminNotFound } from '../admin/people.tsx'
 import { PREVIEW_HEADERS, PreviewCache } from '../admin/previews.ts'
 import { recordAudit } from '../admin/queries.ts'
+import { sendTest, TEST_ADDRESS } from '../admin/test-send.ts'
 import type { Announcement, Segment } from '../db/schema/index.ts'
 import { fromWallClock } from '../preferences/schedule.ts'
 import { contextFromConfig, renderTemplate, type RenderedEmail } from '../render/render.ts'
@@ -86,7 +86,6 @@ const actionBody = t.Object({ _csrf: t.Optional(t.String()) }, { additionalPrope
 const NO_SUBJECT: PreviewView = { ok: false, errors: ['Write a subject to see the preview.'] }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-const ADDRESS = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+\.[^\s@<>()",;:]+$/
 
 const STARTER: ComposeForm = {
   subject: '',
@@ -206,7 +205,6 @@ const RESULTS_EVERY_MS = 10_000
 export function announcementRoutes(deps: AdminDeps) {
   const { db, templates, config } = deps
   const previews = new PreviewCache(200)
-  const fromDomain = (/<([^>]+)>\s*$/.exec(config.mailFrom)?.[1] ?? config.mailFrom).split('@')[1] ?? 'localhost'
   const timeZones = Intl.supportedValuesOf('timeZone')
   const shellOf = (session: AdminSession) => ({ assets: deps.assets, siteName: deps.siteName, admin: { email: session.email, csrfToken: session.csrfToken } })
   const audit = (admin: AdminSession, action: string, target: string, detail?: Record<string, unknown>) =>
@@ -451,19 +449,11 @@ export function announcementRoutes(deps: AdminDeps) {
         const announcement = await find(params.id)
         if (!announcement) return adminNotFound(deps, admin, 'announcement')
         const to = (body.test_to ?? '').trim()
-        if (!ADDRESS.test(to)) return composePage(admin, announcement, { errors: ['Enter the address to send the test to, like name@example.com.'], status: 422 })
+        if (!TEST_ADDRESS.test(to)) return composePage(admin, announcement, { errors: ['Enter the address to send the test to, like name@example.com.'], status: 422 })
         const result = await render(announcement, announcement.id, previewLocale(body.preview_locale))
         if (!result.ok) return composePage(admin, announcement, { errors: result.errors, status: 422 })
         try {
-          const sent = await deps.transport.send({
-            messageId: `<announcement-test-${randomUUID()}@${fromDomain}>`,
-            from: config.mailFrom,
-            to: { address: to },
-            subject: `[Test] ${result.rendered.subject}`,
-            html: result.rendered.html,
-            text: result.rendered.text,
-            headers: { 'Content-Language': result.rendered.locale, 'X-Belfry-Test': `announcement/${announcement.id}` },
-          })
+          const sent = await sendTest(deps, to, result.rendered, { kind: 'announcement', name: `announcement/${announcement.id}` })
           await audit(admin, 'test_send', announcement.id, { to, code: sent.code })
         } catch (error) {
           deps.log.warn('announcement test send failed', { announcement: announcement.id, error })
